@@ -1,0 +1,46 @@
+# Every target builds the virtualenv from pinned versions first, when it is missing or stale.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+EXTRAS := test,lint,loadtest,bench
+STAMP := $(VENV)/.installed
+ARGS ?=
+
+.DEFAULT_GOAL := help
+.PHONY: help venv run stub test lint format system-deps clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^[^:]*:([a-z-]+):.*## /\1\t/; s/:.*## /\t/' | column -t -s $$'\t'
+
+$(STAMP): pyproject.toml requirements/constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check \
+		--constraint requirements/constraints.txt --editable '.[$(EXTRAS)]'
+	touch $@
+
+venv: $(STAMP)  ## create the virtualenv from requirements/constraints.txt
+
+run: $(STAMP)  ## serve on 127.0.0.1:8000 (ARGS='--provider sample' etc.)
+	$(BIN)/weather-api serve $(ARGS)
+
+stub: $(STAMP)  ## run the stub upstream on 127.0.0.1:9000 (ARGS='--latency-ms 50' etc.)
+	$(BIN)/weather-api stub $(ARGS)
+
+system-deps:  ## Debian packages the tests need (headless Chromium for the /docs test)
+	scripts/ensure-debian-packages chromium:/usr/bin/chromium
+
+test: $(STAMP) system-deps  ## run the test suite with branch coverage
+	$(BIN)/pytest --cov --cov-report=term $(ARGS)
+
+lint: $(STAMP)  ## ruff and mypy --strict
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: $(STAMP)  ## apply ruff's formatting and safe fixes
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+clean:  ## remove the virtualenv and caches
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.* htmlcov

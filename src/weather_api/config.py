@@ -1,0 +1,99 @@
+"""Settings: one typed object, read once from `WEATHER_API_*` variables and CLI flags."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, HttpUrl, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Seconds = Annotated[float, Field(ge=0)]
+
+
+class ProviderName(StrEnum):
+    """The upstreams the service can take its weather from."""
+
+    OPENMETEO = "openmeteo"
+    OPENWEATHERMAP = "openweathermap"
+    SAMPLE = "sample"
+
+
+class LogLevel(StrEnum):
+    """Log levels accepted by `--log-level`."""
+
+    DEBUG = "debug"
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+
+
+class Settings(BaseSettings):
+    """Everything the service can be told; each field is also `WEATHER_API_<FIELD>`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="WEATHER_API_",
+        extra="forbid",
+        frozen=True,
+    )
+
+    # --- server
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    log_level: LogLevel = LogLevel.INFO
+    shutdown_grace: Seconds = 20.0
+    """How long in-flight requests may take to finish after SIGTERM."""
+
+    # --- upstreams
+    provider: ProviderName = ProviderName.OPENMETEO
+    upstream_url: HttpUrl | None = None
+    """One base URL for every endpoint of the chosen provider (the stub's, say)."""
+    openweathermap_url: HttpUrl = HttpUrl("https://api.openweathermap.org")
+    openweathermap_api_key: SecretStr | None = None
+    openweathermap_api_key_file: Path | None = None
+    """A mounted secret file holding the key; used when `openweathermap_api_key` is unset."""
+    openmeteo_geocoding_url: HttpUrl = HttpUrl("https://geocoding-api.open-meteo.com")
+    openmeteo_forecast_url: HttpUrl = HttpUrl("https://api.open-meteo.com")
+
+    connect_timeout: Seconds = 2.0
+    upstream_timeout: Seconds = 5.0
+    """Read/write/pool timeout of one upstream request."""
+    request_deadline: Seconds = 8.0
+    """The most a client waits for an upstream answer, retries included."""
+    retry_attempts: int = Field(default=2, ge=1, le=5)
+    """Attempts per upstream request, the first included (1 turns retries off)."""
+    max_connections: int = Field(default=100, ge=1)
+    max_keepalive_connections: int = Field(default=64, ge=0)
+
+    # --- batch endpoint
+    batch_max_locations: int = Field(default=20, ge=1, le=200)
+    batch_concurrency: int = Field(default=8, ge=1)
+
+    # --- cache
+    cache_ttl: Seconds = 600.0
+    """OpenWeatherMap asks for one call per location per 10 minutes; 0 turns caching off."""
+    cache_max_entries: int = Field(default=10_000, ge=1)
+    cache_stale_ttl: Seconds = 3600.0
+    """How long past expiry an entry may still be served when the upstream fails."""
+    cache_negative_ttl: Seconds = 60.0
+    """How long "location not found" is remembered."""
+
+    @model_validator(mode="after")
+    def _key_for_openweathermap(self) -> Settings:
+        if self.provider is ProviderName.OPENWEATHERMAP and self.api_key() is None:
+            raise ValueError(
+                "provider 'openweathermap' needs an API key: set "
+                "WEATHER_API_OPENWEATHERMAP_API_KEY or WEATHER_API_OPENWEATHERMAP_API_KEY_FILE "
+                "(or use --provider openmeteo, which needs none)"
+            )
+        return self
+
+    def api_key(self) -> SecretStr | None:
+        """The OpenWeatherMap key, from the setting or else from the mounted file."""
+        if self.openweathermap_api_key is not None:
+            return self.openweathermap_api_key
+        if self.openweathermap_api_key_file is not None:
+            text = self.openweathermap_api_key_file.read_text(encoding="utf-8").strip()
+            return SecretStr(text) if text else None
+        return None

@@ -36,27 +36,39 @@ class Settings(BaseSettings):
         env_prefix="WEATHER_API_",
         extra="forbid",
         frozen=True,
+        use_attribute_docstrings=True,
     )
 
     # --- server
     host: str = "127.0.0.1"
+    """Address to listen on (0.0.0.0 in containers)."""
     port: int = Field(default=8000, ge=1, le=65535)
+    """Port to listen on."""
     log_level: LogLevel = LogLevel.INFO
+    """Log level; debug also logs each upstream request (with keys redacted)."""
+    drain_delay: Seconds = 2.0
+    """After SIGTERM, keep serving this long with /readyz at 503 before closing the socket."""
     shutdown_grace: Seconds = 20.0
-    """How long in-flight requests may take to finish after SIGTERM."""
+    """Then, how long in-flight requests may take to finish."""
 
     # --- upstreams
     provider: ProviderName = ProviderName.OPENMETEO
+    """Where the weather comes from: openmeteo (keyless), openweathermap (key) or sample."""
     upstream_url: HttpUrl | None = None
     """One base URL for every endpoint of the chosen provider (the stub's, say)."""
     openweathermap_url: HttpUrl = HttpUrl("https://api.openweathermap.org")
+    """Base URL of OpenWeatherMap."""
     openweathermap_api_key: SecretStr | None = None
+    """OpenWeatherMap API key (environment only: never a command-line flag)."""
     openweathermap_api_key_file: Path | None = None
     """A mounted secret file holding the key; used when `openweathermap_api_key` is unset."""
     openmeteo_geocoding_url: HttpUrl = HttpUrl("https://geocoding-api.open-meteo.com")
+    """Base URL of Open-Meteo's geocoding API."""
     openmeteo_forecast_url: HttpUrl = HttpUrl("https://api.open-meteo.com")
+    """Base URL of Open-Meteo's forecast API."""
 
     connect_timeout: Seconds = 2.0
+    """Seconds to wait for an upstream connection."""
     upstream_timeout: Seconds = 5.0
     """Read/write/pool timeout of one upstream request."""
     request_deadline: Seconds = 8.0
@@ -64,16 +76,21 @@ class Settings(BaseSettings):
     retry_attempts: int = Field(default=2, ge=1, le=5)
     """Attempts per upstream request, the first included (1 turns retries off)."""
     max_connections: int = Field(default=100, ge=1)
+    """Upstream connection pool size."""
     max_keepalive_connections: int = Field(default=64, ge=0)
+    """Idle upstream connections kept open for reuse."""
 
     # --- batch endpoint
     batch_max_locations: int = Field(default=20, ge=1, le=200)
+    """Most locations one /v1/weather request may ask for."""
     batch_concurrency: int = Field(default=8, ge=1)
+    """Most upstream fetches one /v1/weather request runs at once."""
 
     # --- cache
     cache_ttl: Seconds = 600.0
     """OpenWeatherMap asks for one call per location per 10 minutes; 0 turns caching off."""
     cache_max_entries: int = Field(default=10_000, ge=1)
+    """Most entries the cache holds; the oldest go first."""
     cache_stale_ttl: Seconds = 3600.0
     """How long past expiry an entry may still be served when the upstream fails."""
     cache_negative_ttl: Seconds = 60.0

@@ -1,0 +1,108 @@
+"""create_app(settings) -> FastAPI; its lifespan builds what requests need, and closes it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
+from starlette.exceptions import HTTPException
+
+from weather_api import __version__, observability
+from weather_api.config import Settings
+from weather_api.errors import PROBLEM_MEDIA_TYPE, InvalidQuery, WeatherApiError
+from weather_api.lifecycle import Readiness
+from weather_api.providers import build_provider
+from weather_api.routes import batch, health, metrics, weather
+from weather_api.routes.deps import AppState
+from weather_api.service import WeatherService, build_cache
+from weather_api.transport import build_transport
+
+
+def create_app(
+    settings: Settings,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+    readiness: Readiness | None = None,
+) -> FastAPI:
+    """The ASGI app; `transport` replaces the production upstream transport (tests inject one)."""
+    readiness = readiness or Readiness()
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[AppState]:
+        async with httpx.AsyncClient(
+            transport=transport or build_transport(settings),
+            timeout=httpx.Timeout(settings.upstream_timeout, connect=settings.connect_timeout),
+            headers={"user-agent": f"weather-api/{__version__}"},
+            follow_redirects=False,
+        ) as client:
+            cache = build_cache(
+                ttl=settings.cache_ttl,
+                max_entries=settings.cache_max_entries,
+                stale_ttl=settings.cache_stale_ttl,
+                negative_ttl=settings.cache_negative_ttl,
+            )
+            service = WeatherService(
+                build_provider(settings, client),
+                cache=cache,
+                batch_concurrency=settings.batch_concurrency,
+            )
+            collector = observability.register_cache(cache)
+            readiness.mark_ready()
+            try:
+                yield {"settings": settings, "service": service, "readiness": readiness}
+            finally:
+                readiness.mark_draining()
+                observability.unregister(collector)
+
+    app = FastAPIOffline(
+        title="weather-api",
+        version=__version__,
+        summary="Current weather for a city, in OpenWeatherMap's JSON shape.",
+        lifespan=lifespan,
+    )
+    app.add_middleware(observability.ObservabilityMiddleware)
+    app.add_exception_handler(WeatherApiError, _domain_error)  # type: ignore[arg-type]
+    app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
+    app.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]
+    for module in (health, metrics, batch, weather):  # weather last: its paths are catch-alls
+        app.include_router(module.router)
+    return app
+
+
+def problem_response(error: WeatherApiError, request: Request) -> JSONResponse:
+    """The one place a domain error becomes an HTTP response."""
+    return JSONResponse(
+        error.problem(instance=request.url.path),
+        status_code=error.status,
+        headers=error.headers(),
+        media_type=PROBLEM_MEDIA_TYPE,
+    )
+
+
+async def _domain_error(request: Request, exc: WeatherApiError) -> JSONResponse:
+    return problem_response(exc, request)
+
+
+async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    reasons = "; ".join(
+        f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}" for error in exc.errors()
+    )
+    return problem_response(InvalidQuery(reasons), request)
+
+
+async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
+    body = {
+        "type": "about:blank",
+        "title": exc.detail if isinstance(exc.detail, str) else "HTTP error",
+        "status": exc.status_code,
+        "detail": exc.detail if isinstance(exc.detail, str) else "HTTP error",
+        "instance": request.url.path,
+    }
+    return JSONResponse(
+        body, status_code=exc.status_code, headers=exc.headers, media_type=PROBLEM_MEDIA_TYPE
+    )

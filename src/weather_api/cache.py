@@ -1,0 +1,151 @@
+"""A bounded in-process TTL cache with single-flight fills, stale-if-error and negative entries.
+
+Generic: it stores values and remembered errors under hashable keys and knows nothing of weather.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Hashable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Generic, TypeVar
+
+K = TypeVar("K", bound=Hashable)
+V = TypeVar("V")
+
+
+class CacheStatus(StrEnum):
+    """How an answer was obtained; sent to clients in the `X-Cache` header."""
+
+    HIT = "hit"
+    MISS = "miss"
+    STALE = "stale"
+
+
+@dataclass(frozen=True, slots=True)
+class Cached(Generic[V]):
+    """A value with what a client needs to know about its freshness."""
+
+    value: V
+    status: CacheStatus
+    age: float
+    """Seconds since the value was fetched."""
+    ttl: float
+    """Seconds it stays fresh from now (0 when stale)."""
+
+
+@dataclass(slots=True)
+class _Entry(Generic[V]):
+    value: V | None
+    error: BaseException | None
+    stored_at: float
+    fresh_until: float
+    keep_until: float
+
+
+class CacheStats:
+    """Counters the cache keeps for metrics and tests."""
+
+    __slots__ = ("coalesced", "evictions", "hits", "misses", "negative_hits", "stale")
+
+    def __init__(self) -> None:
+        self.hits = self.misses = self.stale = self.coalesced = 0
+        self.negative_hits = self.evictions = 0
+
+
+class TTLCache(Generic[K, V]):
+    """At most `max_entries` values, each fresh for `ttl` seconds.
+
+    Concurrent misses for one key share one fill (single flight); the fill runs in a task of its
+    own, so a caller that goes away does not cancel it for the others. When a fill fails with an
+    error not listed in `negative_errors`, an expired value younger than `ttl + stale_ttl` is
+    served as stale instead. Errors listed in `negative_errors` are remembered for `negative_ttl`.
+    """
+
+    def __init__(
+        self,
+        *,
+        ttl: float,
+        max_entries: int,
+        stale_ttl: float = 0.0,
+        negative_ttl: float = 0.0,
+        negative_errors: tuple[type[BaseException], ...] = (),
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if ttl <= 0 or max_entries < 1:
+            raise ValueError("a cache needs ttl > 0 and max_entries >= 1")
+        self.ttl = ttl
+        self.max_entries = max_entries
+        self.stale_ttl = stale_ttl
+        self.negative_ttl = negative_ttl
+        self._negative_errors = negative_errors
+        self._clock = clock
+        self._entries: OrderedDict[K, _Entry[V]] = OrderedDict()
+        self._fills: dict[K, asyncio.Task[Cached[V]]] = {}
+        self.stats = CacheStats()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    async def get(self, key: K, fill: Callable[[], Awaitable[V]]) -> Cached[V]:
+        """The fresh value for `key`, filling it with `fill()` on a miss."""
+        now = self._clock()
+        entry = self._entries.get(key)
+        if entry is not None and now < entry.fresh_until:
+            if entry.error is not None:
+                self.stats.negative_hits += 1
+                raise entry.error
+            self.stats.hits += 1
+            return Cached(
+                value=entry.value,  # type: ignore[arg-type]  # set whenever error is None
+                status=CacheStatus.HIT,
+                age=now - entry.stored_at,
+                ttl=entry.fresh_until - now,
+            )
+        task = self._fills.get(key)
+        if task is None:
+            self.stats.misses += 1
+            task = asyncio.create_task(self._fill(key, fill))
+            self._fills[key] = task
+            task.add_done_callback(lambda _: self._fills.pop(key, None))
+        else:
+            self.stats.coalesced += 1
+        # shield: a caller cancelled while waiting must not cancel the fill others wait on.
+        return await asyncio.shield(task)
+
+    async def _fill(self, key: K, fill: Callable[[], Awaitable[V]]) -> Cached[V]:
+        try:
+            value = await fill()
+        except self._negative_errors as exc:
+            if self.negative_ttl > 0:
+                now = self._clock()
+                exc.__traceback__ = None  # keep no frames alive for the entry's lifetime
+                self._store(key, _Entry(None, exc, now, now + self.negative_ttl, now))
+            raise
+        except Exception:
+            stale = self._entries.get(key)
+            now = self._clock()
+            if stale is None or stale.error is not None or now >= stale.keep_until:
+                raise
+            self.stats.stale += 1
+            return Cached(
+                value=stale.value,  # type: ignore[arg-type]  # error is None
+                status=CacheStatus.STALE,
+                age=now - stale.stored_at,
+                ttl=0.0,
+            )
+        now = self._clock()
+        fresh_until = now + self.ttl
+        self._store(key, _Entry(value, None, now, fresh_until, fresh_until + self.stale_ttl))
+        return Cached(value=value, status=CacheStatus.MISS, age=0.0, ttl=self.ttl)
+
+    def _store(self, key: K, entry: _Entry[V]) -> None:
+        entries = self._entries
+        entries[key] = entry
+        entries.move_to_end(key)
+        while len(entries) > self.max_entries:
+            entries.popitem(last=False)
+            self.stats.evictions += 1

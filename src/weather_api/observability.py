@@ -1,0 +1,210 @@
+"""Logs, request ids and Prometheus metrics, kept cheap enough for the cache-hit path.
+
+- JSON log lines on stderr, one per request from `ObservabilityMiddleware`, with every secret
+  the service knows (and any `appid=` query value) redacted from every line, tracebacks included.
+- `X-Request-ID`: a sane incoming one is kept, otherwise one is made; it is echoed back.
+- Metrics: request duration by route template and status, requests in flight, upstream duration
+  by provider and outcome, cache events read from the cache's own counters at scrape time.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+import time
+import uuid
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from prometheus_client import REGISTRY, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+if TYPE_CHECKING:
+    from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+    from weather_api.cache import TTLCache
+
+ACCESS_LOGGER = logging.getLogger("weather_api.access")
+
+REQUEST_DURATION = Histogram(
+    "weather_api_http_request_duration_seconds",
+    "Time to answer an HTTP request, by route template and status.",
+    ["method", "route", "status"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+IN_FLIGHT = Gauge("weather_api_http_requests_in_flight", "HTTP requests being answered.")
+UPSTREAM_DURATION = Histogram(
+    "weather_api_upstream_request_duration_seconds",
+    "Time of one upstream request attempt, by provider and outcome.",
+    ["provider", "outcome"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+_APPID = re.compile(r"(appid=)[^&\s\"'\\]+", re.IGNORECASE)
+_SECURITY_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+]
+
+
+def observe_upstream(*, provider: str, outcome: str, seconds: float) -> None:
+    """Record one upstream attempt."""
+    UPSTREAM_DURATION.labels(provider, outcome).observe(seconds)
+
+
+# --- logging ------------------------------------------------------------------------------
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line; secrets are scrubbed from the finished line."""
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        super().__init__()
+        self._secrets = [s for s in secrets if s]
+
+    def format(self, record: logging.LogRecord) -> str:
+        redact = self.redact
+        line: dict[str, Any] = {
+            "ts": round(record.created, 3),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": redact(record.getMessage()),
+        }
+        fields = getattr(record, "fields", None)
+        if fields:
+            for name, value in fields.items():
+                line[name] = redact(value) if isinstance(value, str) else value
+        if record.exc_info:
+            line["exc"] = redact(self.formatException(record.exc_info))
+        return json.dumps(line, ensure_ascii=False, default=str)
+
+    def redact(self, text: str) -> str:
+        """Text with every known secret and `appid=` value replaced."""
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return _APPID.sub(r"\1***", text)
+
+
+def configure_logging(level: str, *, secrets: Iterable[str] = ()) -> None:
+    """JSON logs on stderr for the whole process (uvicorn's and libraries' loggers included)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter(secrets))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        logging.getLogger(name).handlers.clear()
+        logging.getLogger(name).propagate = True
+    # httpx logs every request URL at INFO, query string (and any key in it) included.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+
+
+# --- metrics of the cache -----------------------------------------------------------------
+
+
+class CacheCollector(Collector):
+    """Exposes a cache's counters at scrape time, so the hot path pays nothing for them."""
+
+    def __init__(self, cache: TTLCache[Any, Any]) -> None:
+        self._cache = cache
+
+    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+        """Yield the cache's counters and size."""
+        stats = self._cache.stats
+        events = CounterMetricFamily(
+            "weather_api_cache_events", "Cache lookups by result.", labels=["event"]
+        )
+        for event in ("hits", "misses", "stale", "coalesced", "negative_hits", "evictions"):
+            events.add_metric([event], getattr(stats, event))
+        yield events
+        yield GaugeMetricFamily(
+            "weather_api_cache_entries", "Entries held in the cache.", value=len(self._cache)
+        )
+
+
+def register_cache(cache: TTLCache[Any, Any] | None) -> Collector | None:
+    """Add a cache's collector to the process registry; undo with `unregister`."""
+    if cache is None:
+        return None
+    collector = CacheCollector(cache)
+    REGISTRY.register(collector)
+    return collector
+
+
+def unregister(collector: Collector | None) -> None:
+    """Remove a collector added by `register_cache`."""
+    if collector is not None:
+        REGISTRY.unregister(collector)
+
+
+# --- the middleware -----------------------------------------------------------------------
+
+
+class ObservabilityMiddleware:
+    """Pure ASGI middleware: request id, security headers, metrics and the access log line."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        request_id = _request_id(scope)
+        status = 500
+        cache = None
+
+        async def send_with_headers(message: Message) -> None:
+            nonlocal status, cache
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                headers = list(message.get("headers", ()))
+                for name, value in headers:
+                    if name == b"x-cache":
+                        cache = value.decode()
+                headers.append((b"x-request-id", request_id.encode()))
+                headers.extend(_SECURITY_HEADERS)
+                message = {**message, "headers": headers}
+            await send(message)
+
+        IN_FLIGHT.inc()
+        try:
+            await self.app(scope, receive, send_with_headers)
+        finally:
+            IN_FLIGHT.dec()
+            seconds = time.perf_counter() - started
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "<unmatched>"
+            REQUEST_DURATION.labels(scope["method"], template, status).observe(seconds)
+            if ACCESS_LOGGER.isEnabledFor(logging.INFO):
+                ACCESS_LOGGER.info(
+                    "%s %s %d",
+                    scope["method"],
+                    template,
+                    status,
+                    extra={
+                        "fields": {
+                            "method": scope["method"],
+                            "route": template,
+                            "status": status,
+                            "duration_ms": round(seconds * 1000, 3),
+                            "request_id": request_id,
+                            "cache": cache,
+                        }
+                    },
+                )
+
+
+def _request_id(scope: Scope) -> str:
+    for name, value in scope["headers"]:
+        if name == b"x-request-id":
+            candidate: str = value.decode("latin-1")
+            if _REQUEST_ID.fullmatch(candidate):
+                return candidate
+            break
+    return uuid.uuid4().hex

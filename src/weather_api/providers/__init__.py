@@ -1,0 +1,40 @@
+"""Upstream weather providers behind one Protocol, and the factory that picks one."""
+
+from __future__ import annotations
+
+import httpx
+
+from weather_api.config import ProviderName, Settings
+from weather_api.providers.base import WeatherProvider
+from weather_api.providers.openmeteo import OpenMeteoProvider
+from weather_api.providers.openweathermap import OpenWeatherMapProvider
+from weather_api.providers.sample import SampleProvider
+from weather_api.providers.upstream import UpstreamClient
+
+__all__ = ["WeatherProvider", "build_provider"]
+
+
+def build_provider(settings: Settings, client: httpx.AsyncClient) -> WeatherProvider:
+    """The provider the settings name, talking through `client`."""
+    name = settings.provider
+    if name is ProviderName.SAMPLE:
+        return SampleProvider()
+    upstream = UpstreamClient(
+        client,
+        provider=name.value,
+        deadline=settings.request_deadline,
+        attempts=settings.retry_attempts,
+    )
+    override = str(settings.upstream_url) if settings.upstream_url else None
+    if name is ProviderName.OPENWEATHERMAP:
+        key = settings.api_key()
+        if key is None:  # Settings refuses this combination; kept for type narrowing
+            raise ValueError("openweathermap needs an API key")
+        return OpenWeatherMapProvider(
+            upstream, base_url=override or str(settings.openweathermap_url), api_key=key
+        )
+    return OpenMeteoProvider(
+        upstream,
+        geocoding_url=override or str(settings.openmeteo_geocoding_url),
+        forecast_url=override or str(settings.openmeteo_forecast_url),
+    )

@@ -1,0 +1,43 @@
+"""OpenWeatherMap's current-weather API, which already speaks our response shape."""
+
+from __future__ import annotations
+
+from pydantic import SecretStr, ValidationError
+
+from weather_api.errors import LocationNotFound, UpstreamBadResponse
+from weather_api.locations import WeatherQuery
+from weather_api.providers.upstream import UpstreamClient
+from weather_api.schemas import CurrentWeather
+
+
+class OpenWeatherMapProvider:
+    """`GET /data/2.5/weather?q=City,CC&appid=...` (https://openweathermap.org/current)."""
+
+    name = "openweathermap"
+
+    def __init__(self, upstream: UpstreamClient, *, base_url: str, api_key: SecretStr) -> None:
+        self._upstream = upstream
+        self._url = base_url.rstrip("/") + "/data/2.5/weather"
+        self._api_key = api_key
+
+    async def current(self, query: WeatherQuery) -> CurrentWeather:
+        """Ask OpenWeatherMap in the requested units and language."""
+        status, body = await self._upstream.get_json(
+            self._url,
+            params={
+                "q": str(query.location),
+                "units": query.units.value,
+                "lang": query.lang,
+                "appid": self._api_key.get_secret_value(),
+            },
+            not_found_status=404,
+        )
+        if status == 404:
+            raise LocationNotFound(f"OpenWeatherMap knows no city {query.location}.")
+        try:
+            return CurrentWeather.model_validate(body)
+        except ValidationError:
+            raise UpstreamBadResponse(
+                "The openweathermap upstream sent a body that is not current weather.",
+                provider=self.name,
+            ) from None

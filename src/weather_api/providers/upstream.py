@@ -1,0 +1,186 @@
+"""GET JSON from an upstream: one deadline, bounded jittered retries, domain errors, metrics.
+
+This is the only module that looks at httpx's exceptions and status codes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+import stamina
+
+from weather_api import observability
+from weather_api.errors import (
+    UpstreamAuthFailed,
+    UpstreamBadResponse,
+    UpstreamError,
+    UpstreamRateLimited,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
+
+# A 429 is retried only when the upstream asks for a wait shorter than this; otherwise the
+# client gets the 503 with Retry-After at once instead of an answer that eats its deadline.
+MAX_RETRY_AFTER = 2.0
+DEFAULT_RETRY_AFTER = 60
+
+_log = logging.getLogger(__name__)
+
+OFFLINE_HINT = "To run without network access, start the service with --provider sample."
+
+
+class _Transient(Exception):
+    """Wraps a domain error that another attempt may cure."""
+
+    def __init__(self, error: UpstreamError, *, backoff: float | None = None) -> None:
+        super().__init__(error.detail)
+        self.error = error
+        self.backoff = backoff
+
+
+class UpstreamClient:
+    """GETs JSON from one provider's upstream within a deadline, retrying what is transient."""
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        *,
+        provider: str,
+        deadline: float,
+        attempts: int,
+    ) -> None:
+        self._client = client
+        self._provider = provider
+        self._deadline = deadline
+        self._attempts = attempts
+
+    async def get_json(
+        self, url: str, *, params: Mapping[str, str], not_found_status: int | None = None
+    ) -> tuple[int, Any]:
+        """Status and decoded body of a GET; `not_found_status` is returned, not raised."""
+        give_up_at = time.monotonic() + self._deadline
+
+        def retry_on(exc: Exception) -> bool | float:
+            if not isinstance(exc, _Transient):
+                return False
+            backoff = exc.backoff
+            # Never sleep past the deadline: fail with the real cause instead of a timeout.
+            if backoff is not None and time.monotonic() + backoff >= give_up_at:
+                return False
+            return backoff if backoff is not None else True
+
+        try:
+            async with asyncio.timeout(self._deadline):
+                async for attempt in stamina.retry_context(
+                    on=retry_on,
+                    attempts=self._attempts,
+                    timeout=self._deadline,
+                    wait_initial=0.05,
+                    wait_max=1.0,
+                    wait_jitter=0.1,
+                ):
+                    with attempt:
+                        return await self._attempt(url, params, not_found_status)
+        except TimeoutError:
+            raise UpstreamTimeout(
+                f"The {self._provider} upstream did not answer within {self._deadline:g} s.",
+                provider=self._provider,
+            ) from None
+        except _Transient as exc:
+            raise exc.error from None
+        raise AssertionError("unreachable: stamina yields at least one attempt")  # pragma: no cover
+
+    async def _attempt(
+        self, url: str, params: Mapping[str, str], not_found_status: int | None
+    ) -> tuple[int, Any]:
+        started = time.perf_counter()
+        outcome = "error"
+        try:
+            status, body = await self._fetch(url, params, not_found_status)
+            outcome = "not_found" if status == not_found_status else "ok"
+            return status, body
+        except _Transient as exc:
+            outcome = exc.error.slug.removeprefix("upstream-")
+            raise
+        except UpstreamError as exc:
+            outcome = exc.slug.removeprefix("upstream-")
+            raise
+        finally:
+            seconds = time.perf_counter() - started
+            observability.observe_upstream(
+                provider=self._provider, outcome=outcome, seconds=seconds
+            )
+            if _log.isEnabledFor(logging.DEBUG):
+                # The URL without its query: parameters may carry the API key.
+                _log.debug(
+                    "upstream GET %s: %s",
+                    url,
+                    outcome,
+                    extra={"fields": {"provider": self._provider, "ms": round(seconds * 1000, 3)}},
+                )
+
+    async def _fetch(
+        self, url: str, params: Mapping[str, str], not_found_status: int | None
+    ) -> tuple[int, Any]:
+        name = self._provider
+        try:
+            response = await self._client.get(url, params=params)
+        except httpx.TimeoutException:
+            raise _Transient(
+                UpstreamTimeout(f"The {name} upstream timed out.", provider=name)
+            ) from None
+        except httpx.TransportError:
+            raise _Transient(_unreachable(name)) from None
+
+        status = response.status_code
+        if status in (401, 403):
+            raise UpstreamAuthFailed(
+                f"The {name} upstream refused our API key (HTTP {status}); "
+                "the operator must check the configured key.",
+                provider=name,
+            )
+        if status == 429:
+            retry_after = _retry_after(response.headers.get("retry-after"))
+            error = UpstreamRateLimited(
+                f"The {name} upstream is rate limiting us; try again in {retry_after} s.",
+                provider=name,
+                retry_after=retry_after,
+            )
+            if retry_after <= MAX_RETRY_AFTER:
+                raise _Transient(error, backoff=float(retry_after))
+            raise error
+        if status >= 500:
+            raise _Transient(
+                UpstreamBadResponse(
+                    f"The {name} upstream answered with HTTP {status}.", provider=name
+                )
+            )
+        if status != 200 and status != not_found_status:
+            raise UpstreamBadResponse(
+                f"The {name} upstream answered with unexpected HTTP {status}.", provider=name
+            )
+        try:
+            return status, response.json()
+        except ValueError:
+            raise UpstreamBadResponse(
+                f"The {name} upstream sent a body that is not valid JSON.", provider=name
+            ) from None
+
+
+def _unreachable(provider: str) -> UpstreamUnavailable:
+    return UpstreamUnavailable(
+        f"The {provider} upstream is unreachable (connection failed or was reset). " + OFFLINE_HINT,
+        provider=provider,
+    )
+
+
+def _retry_after(value: str | None) -> int:
+    """Seconds from a Retry-After header; HTTP dates and junk fall back to a minute."""
+    if value is not None and value.strip().isdigit():
+        return int(value.strip())
+    return DEFAULT_RETRY_AFTER

@@ -1,0 +1,71 @@
+"""`/v1/weather`: many locations in one request, fetched concurrently."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+
+from weather_api.cache import Cached
+from weather_api.errors import InvalidQuery, WeatherApiError
+from weather_api.locations import Units, WeatherQuery, parse_lang, parse_q
+from weather_api.routes.common import LangQuery, UnitsQuery, problem_responses
+from weather_api.routes.deps import ServiceDep, SettingsDep
+from weather_api.schemas import BatchResponse
+
+router = APIRouter(prefix="/v1", tags=["weather"])
+
+
+@router.get(
+    "/weather",
+    response_model=BatchResponse,
+    summary="Current weather for many cities at once",
+    responses=problem_responses(422),
+)
+async def batch_weather(
+    q: Annotated[
+        list[str],
+        Query(
+            min_length=1,
+            description="City,CC; repeat for more locations (see batch_max_locations)",
+            examples=[["London,GB", "Paris,FR"]],
+        ),
+    ],
+    service: ServiceDep,
+    settings: SettingsDep,
+    units: UnitsQuery = Units.STANDARD,
+    lang: LangQuery = "en",
+) -> Response:
+    """One result per `q`, in request order: its weather, or the problem that stopped it.
+
+    One location failing does not fail the others; the response is 200 unless the request
+    itself is malformed.
+    """
+    if len(q) > settings.batch_max_locations:
+        raise InvalidQuery(f"at most {settings.batch_max_locations} locations per request")
+    language = parse_lang(lang)
+    queries: list[WeatherQuery | WeatherApiError] = []
+    for raw in q:
+        try:
+            queries.append(WeatherQuery(parse_q(raw), units=units, lang=language))
+        except InvalidQuery as exc:
+            queries.append(exc)
+    results = await service.many(queries)
+    # Cached bodies are already JSON: splice them in rather than decode and encode again.
+    parts = [_entry(raw, result) for raw, result in zip(q, results, strict=True)]
+    body = b'{"results":[' + b",".join(parts) + b"]}"
+    fresh_for = min((r.ttl for r in results if isinstance(r, Cached)), default=0.0)
+    if any(isinstance(r, WeatherApiError) for r in results):
+        fresh_for = 0.0
+    return Response(
+        body, media_type="application/json", headers={"cache-control": f"max-age={int(fresh_for)}"}
+    )
+
+
+def _entry(raw: str, result: Cached[bytes] | WeatherApiError) -> bytes:
+    q = json.dumps(raw, ensure_ascii=False).encode()
+    if isinstance(result, Cached):
+        return b'{"q":' + q + b',"status":200,"weather":' + result.value + b"}"
+    problem = {"q": raw, "status": result.status, "problem": result.problem()}
+    return json.dumps(problem, ensure_ascii=False).encode()

@@ -1,0 +1,51 @@
+"""Query parameters and documented error responses shared by the weather routes."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Query
+
+from weather_api.cache import Cached
+from weather_api.errors import PROBLEM_MEDIA_TYPE
+from weather_api.locations import Units
+
+UnitsQuery = Annotated[
+    Units,
+    Query(description="standard: Kelvin, m/s; metric: Celsius, m/s; imperial: Fahrenheit, mph"),
+]
+LangQuery = Annotated[
+    str,
+    Query(
+        pattern=r"^[A-Za-z]{2}([_-][A-Za-z]{2})?$",
+        description="Language of descriptions and names, e.g. en, de, pt_br",
+    ),
+]
+
+
+def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for RFC 9457 problem answers with the given statuses."""
+    descriptions = {
+        404: "Unknown location",
+        422: "Malformed city, country, units or language",
+        502: "The weather upstream failed, is unreachable or refused our key",
+        503: "The weather upstream rate-limits us; see Retry-After",
+        504: "The weather upstream did not answer in time",
+    }
+    schema = {"$ref": "#/components/schemas/Problem"}
+    return {
+        status: {
+            "description": descriptions[status],
+            "content": {PROBLEM_MEDIA_TYPE: {"schema": schema}},
+        }
+        for status in statuses
+    }
+
+
+def cache_headers(cached: Cached[Any]) -> dict[str, str]:
+    """Freshness headers: how long a client may reuse the answer, and how old it is."""
+    return {
+        "cache-control": f"max-age={int(cached.ttl)}",
+        "age": str(int(cached.age)),
+        "x-cache": cached.status.value,
+    }

@@ -1,0 +1,75 @@
+"""WeatherService: answers weather queries through the cache, one provider and bounded concurrency.
+
+It returns encoded JSON bodies, so that a cache hit costs no validation or serialisation, and it
+knows nothing about HTTP frameworks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from weather_api.cache import Cached, CacheStatus, TTLCache
+from weather_api.errors import LocationNotFound, WeatherApiError
+from weather_api.locations import WeatherQuery
+from weather_api.providers.base import WeatherProvider
+
+WeatherCache = TTLCache[tuple[str, ...], bytes]
+
+
+class WeatherService:
+    """Current weather as encoded `CurrentWeather` JSON, cached per provider and query."""
+
+    def __init__(
+        self,
+        provider: WeatherProvider,
+        *,
+        cache: WeatherCache | None,
+        batch_concurrency: int,
+    ) -> None:
+        self.provider = provider
+        self.cache = cache
+        self._batch_concurrency = batch_concurrency
+
+    async def current(self, query: WeatherQuery) -> Cached[bytes]:
+        """The weather for one query; raises a `WeatherApiError` when there is none to give."""
+        if self.cache is None:
+            return Cached(await self._fetch(query), CacheStatus.MISS, age=0.0, ttl=0.0)
+        key = (self.provider.name, *query.cache_key())
+        return await self.cache.get(key, lambda: self._fetch(query))
+
+    async def many(
+        self, queries: Sequence[WeatherQuery | WeatherApiError]
+    ) -> list[Cached[bytes] | WeatherApiError]:
+        """Each query's weather or error, in order; at most `batch_concurrency` in flight."""
+        limit = asyncio.Semaphore(self._batch_concurrency)
+
+        async def one(query: WeatherQuery | WeatherApiError) -> Cached[bytes] | WeatherApiError:
+            if isinstance(query, WeatherApiError):  # rejected while parsing: nothing to fetch
+                return query
+            async with limit:
+                try:
+                    return await self.current(query)
+                except WeatherApiError as exc:
+                    return exc
+
+        return list(await asyncio.gather(*(one(query) for query in queries)))
+
+    async def _fetch(self, query: WeatherQuery) -> bytes:
+        weather = await self.provider.current(query)
+        return weather.model_dump_json(exclude_none=True).encode()
+
+
+def build_cache(
+    *, ttl: float, max_entries: int, stale_ttl: float, negative_ttl: float
+) -> WeatherCache | None:
+    """The cache the settings ask for, or None when `ttl` is 0 (caching off)."""
+    if ttl <= 0:
+        return None
+    return TTLCache(
+        ttl=ttl,
+        max_entries=max_entries,
+        stale_ttl=stale_ttl,
+        negative_ttl=negative_ttl,
+        negative_errors=(LocationNotFound,),
+    )

@@ -1,0 +1,73 @@
+"""Start the real `weather-api` command on a free port, wait for it, and always stop it."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import IO
+
+import httpx
+
+
+@dataclass
+class Running:
+    """A started process and the file its stdout and stderr go to."""
+
+    process: subprocess.Popen[bytes]
+    output_file: IO[bytes]
+
+    def output(self) -> str:
+        """Everything the process printed so far."""
+        self.output_file.seek(0)
+        return self.output_file.read().decode(errors="replace")
+
+
+@contextmanager
+def weather_api_process(
+    *args: str, env: dict[str, str] | None = None, ready_path: str | None = "/readyz", port: int
+) -> Iterator[Running]:
+    """`python -m weather_api ARGS` until the block ends; waits for `ready_path` on `port`."""
+    with tempfile.TemporaryFile() as output_file:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "weather_api", *args],
+            env={**os.environ, **(env or {})},
+            stdout=output_file,
+            stderr=subprocess.STDOUT,
+        )
+        running = Running(process, output_file)
+        try:
+            if ready_path is not None:
+                wait_for(f"http://127.0.0.1:{port}{ready_path}", running)
+            yield running
+        finally:
+            if process.poll() is None:
+                process.send_signal(signal.SIGINT)
+                try:
+                    process.wait(timeout=10)
+                except subprocess.TimeoutExpired:  # pragma: no cover - only if a test broke it
+                    process.kill()
+                    process.wait()
+
+
+def wait_for(url: str, running: Running, *, timeout: float = 15.0) -> None:
+    """Poll `url` until it answers 200; fail early with the output if the process died."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if running.process.poll() is not None:
+            raise AssertionError(
+                f"process exited {running.process.returncode}:\n{running.output()}"
+            )
+        try:
+            if httpx.get(url, timeout=1.0).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.05)
+    raise AssertionError(f"{url} did not answer within {timeout} s")  # pragma: no cover

@@ -1,0 +1,129 @@
+"""The `weather-api` command, run as a real process on a free port."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+
+import httpx
+import pytest
+
+from tests.conftest import free_port
+from tests.processes import weather_api_process
+
+pytestmark = pytest.mark.slow
+
+
+def test_serve_answers_and_stops_cleanly() -> None:
+    """`serve --provider sample` answers /, /london/uk/ and /docs, and exits 0 on SIGTERM."""
+    port = free_port()
+    with weather_api_process(
+        "serve", "--port", str(port), "--provider", "sample", "--drain-delay", "0", port=port
+    ) as running:
+        base = f"http://127.0.0.1:{port}"
+        assert httpx.get(base + "/").text == "App Works!"
+        weather = httpx.get(base + "/london/uk/")
+        assert weather.status_code == 200
+        assert weather.json()["name"] == "London"
+        assert httpx.get(base + "/docs").status_code == 200
+        running.process.send_signal(signal.SIGTERM)
+        assert running.process.wait(timeout=10) == 0
+        output = running.output()
+    lines = [line for line in output.splitlines() if '"weather_api.access"' in line]
+    assert any('"route": "/{city}/{country}/"' in line for line in lines)
+
+
+def test_every_option_has_an_environment_variable() -> None:
+    """WEATHER_API_PORT and WEATHER_API_PROVIDER work like --port and --provider."""
+    port = free_port()
+    env = {"WEATHER_API_PORT": str(port), "WEATHER_API_PROVIDER": "sample"}
+    with weather_api_process("serve", env=env, port=port):
+        assert httpx.get(f"http://127.0.0.1:{port}/paris/fr/").status_code == 200
+
+
+def test_default_provider_without_network_explains_how_to_run_offline() -> None:
+    """With the upstream unreachable, /london/uk/ is a 502 naming the cause and the offline flag."""
+    port, closed = free_port(), free_port()
+    with weather_api_process(
+        "serve", "--port", str(port), "--upstream-url", f"http://127.0.0.1:{closed}", port=port
+    ):
+        response = httpx.get(f"http://127.0.0.1:{port}/london/uk/", timeout=15)
+    assert response.status_code == 502
+    problem = response.json()
+    assert "unreachable" in problem["detail"]
+    assert "--provider sample" in problem["detail"]
+
+
+def test_openweathermap_without_a_key_refuses_to_start() -> None:
+    """No key for openweathermap: exit 2 with a message naming the variable to set."""
+    result = subprocess.run(
+        [sys.executable, "-m", "weather_api", "serve", "--provider", "openweathermap"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "WEATHER_API_OPENWEATHERMAP_API_KEY" in result.stderr
+
+
+def test_bad_option_values_are_refused() -> None:
+    """An out-of-range port is reported as a settings error, not a traceback."""
+    result = subprocess.run(
+        [sys.executable, "-m", "weather_api", "serve", "--port", "70000"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "port" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_stub_and_serve_together() -> None:
+    """`weather-api stub` plus `serve --upstream-url` answers for both real providers."""
+    stub_port = free_port()
+    with weather_api_process(
+        "stub", "--port", str(stub_port), ready_path="/_stub/healthz", port=stub_port
+    ):
+        for provider in ("openweathermap", "openmeteo"):
+            port = free_port()
+            with weather_api_process(
+                "serve",
+                "--port",
+                str(port),
+                "--provider",
+                provider,
+                "--upstream-url",
+                f"http://127.0.0.1:{stub_port}",
+                env={"WEATHER_API_OPENWEATHERMAP_API_KEY": "stub-key"},
+                port=port,
+            ):
+                response = httpx.get(f"http://127.0.0.1:{port}/london/uk/")
+                assert response.status_code == 200, response.text
+
+
+def test_help_lists_commands_and_variables() -> None:
+    """`--help` names the subcommands and each option's variable."""
+    result = subprocess.run(
+        [sys.executable, "-m", "weather_api", "serve", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    )
+    assert "WEATHER_API_CACHE_TTL" in result.stdout
+    assert "--upstream-url" in result.stdout
+    assert "api-key " not in result.stdout  # the key is never a flag
+
+
+def test_a_process_that_dies_at_start_is_reported() -> None:
+    """A serve that cannot start fails the wait with its exit code and output."""
+    port = free_port()
+    with (
+        pytest.raises(AssertionError, match="exited 2"),
+        weather_api_process("serve", "--port", str(port), "--cache-ttl", "-1", port=port),
+    ):
+        pass  # pragma: no cover

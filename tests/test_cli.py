@@ -127,3 +127,23 @@ def test_a_process_that_dies_at_start_is_reported() -> None:
         weather_api_process("serve", "--port", str(port), "--cache-ttl", "-1", port=port),
     ):
         pass  # pragma: no cover
+
+
+def test_processes_can_share_a_port() -> None:
+    """With --reuse-port two processes listen on one port, and the kernel gives both requests."""
+    port = free_port()
+    args = ("serve", "--port", str(port), "--provider", "sample", "--reuse-port")
+    with (
+        weather_api_process(*args, port=port) as first,
+        weather_api_process(*args, port=port) as second,
+    ):
+        with httpx.Client() as client:
+            statuses = {
+                client.get(
+                    f"http://127.0.0.1:{port}/healthz", headers={"Connection": "close"}
+                ).status_code
+                for _ in range(20)
+            }
+        assert statuses == {200}
+        for running in (first, second):  # 20 new connections: each process gets some
+            assert '"route": "/healthz"' in running.output()

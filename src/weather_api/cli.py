@@ -43,13 +43,23 @@ def _parser() -> argparse.ArgumentParser:
             [m.value for m in kind] if isinstance(kind, type) and issubclass(kind, Enum) else None
         )
         default = field.default.value if isinstance(field.default, Enum) else field.default
+        help_text = f"{field.description or ''} (WEATHER_API_{name.upper()}, default: {default})"
+        if field.annotation is bool:
+            serve.add_argument(
+                "--" + name.replace("_", "-"),
+                dest=name,
+                action=argparse.BooleanOptionalAction,
+                default=argparse.SUPPRESS,
+                help=help_text,
+            )
+            continue
         serve.add_argument(
             "--" + name.replace("_", "-"),
             dest=name,
             choices=choices,
             default=argparse.SUPPRESS,
             metavar=None if choices else name.split("_")[-1].upper(),
-            help=f"{field.description or ''} (WEATHER_API_{name.upper()}, default: {default})",
+            help=help_text,
         )
     serve.set_defaults(run=_serve)
 

@@ -44,6 +44,8 @@ class Settings(BaseSettings):
     """Address to listen on (0.0.0.0 in containers)."""
     port: int = Field(default=8000, ge=1, le=65535)
     """Port to listen on."""
+    reuse_port: bool = False
+    """Bind with SO_REUSEPORT, so several processes share the port (the kernel spreads load)."""
     log_level: LogLevel = LogLevel.INFO
     """Log level; debug also logs each upstream request (with keys redacted)."""
     drain_delay: Seconds = 2.0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+
 import uvicorn
 
 from weather_api.app import create_app
@@ -38,4 +40,16 @@ def run(settings: Settings) -> None:
         readiness=readiness,
         drain_delay=settings.drain_delay,
     )
-    server.run()
+    server.run(sockets=[_reuse_port_socket(settings)] if settings.reuse_port else None)
+
+
+def _reuse_port_socket(settings: Settings) -> socket.socket:
+    """A listening socket that other processes may bind too (Linux spreads connections)."""
+    family = socket.AF_INET6 if ":" in settings.host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((settings.host, settings.port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock

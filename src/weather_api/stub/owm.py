@@ -1,0 +1,121 @@
+"""The fake OpenWeatherMap current weather API (`GET /data/2.5/weather`)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from weather_api.stub.data import (
+    WMO_TO_OWM,
+    SpeedUnit,
+    TemperatureUnit,
+    conditions_at,
+    convert_speed,
+    convert_temperature,
+    geocode,
+    local_day,
+    sun_times,
+)
+
+INVALID_KEY = {
+    "cod": 401,
+    "message": "Invalid API key. Please see https://openweathermap.org/faq#error401 for more info.",
+}
+# OpenWeatherMap sends `cod` as a string on these, unlike on success and on 401.
+CITY_NOT_FOUND = {"cod": "404", "message": "city not found"}
+NOTHING_TO_GEOCODE = {"cod": "400", "message": "Nothing to geocode"}
+_BAD_COORDINATES = {"cod": "400", "message": "wrong latitude or longitude"}
+
+# OpenWeatherMap falls back to "standard" for any `units` it does not know.
+_UNITS: dict[str, tuple[TemperatureUnit, SpeedUnit]] = {
+    "standard": ("kelvin", "ms"),
+    "metric": ("celsius", "ms"),
+    "imperial": ("fahrenheit", "mph"),
+}
+
+
+def _parse_q(q: str) -> tuple[str, str | None]:
+    """Split "City", "City,CC" or "City,State,CC" into the city and the country code."""
+    parts = [part.strip() for part in q.split(",")]
+    return parts[0], (parts[-1] if len(parts) > 1 else None)
+
+
+def _coordinate(raw: str, limit: float) -> float | None:
+    try:
+        value = float(raw)
+    except ValueError:
+        return None
+    return value if -limit <= value <= limit else None
+
+
+def current_weather(params: Mapping[str, str], *, now: int) -> tuple[int, dict[str, Any]]:
+    """The status and JSON body OpenWeatherMap would send for these query parameters."""
+    if not params.get("appid"):
+        return 401, INVALID_KEY
+    if "q" in params:
+        city, country = _parse_q(params["q"])
+        if not city:
+            return 400, NOTHING_TO_GEOCODE
+        place = geocode(city, country)
+        if place is None:
+            return 404, CITY_NOT_FOUND
+        latitude, longitude = place.latitude, place.longitude
+        name, country_code, city_id = place.name, place.country_code, place.id
+    elif "lat" in params and "lon" in params:
+        lat = _coordinate(params["lat"], 90)
+        lon = _coordinate(params["lon"], 180)
+        if lat is None or lon is None:
+            return 400, _BAD_COORDINATES
+        # No city to name: the real API names the nearest station, the stub names none.
+        latitude, longitude, name, country_code, city_id = lat, lon, "", "", 0
+    else:
+        return 400, NOTHING_TO_GEOCODE
+    temperature_unit, speed_unit = _UNITS.get(params.get("units", ""), _UNITS["standard"])
+    weather = conditions_at(latitude, longitude)
+    site = weather.site
+    sunrise, sunset = sun_times(
+        site.latitude, site.longitude, day=local_day(now, site.utc_offset_seconds)
+    )
+    condition = WMO_TO_OWM[weather.weather_code]
+    day_or_night = "d" if sunrise <= now < sunset else "n"
+    return 200, {
+        "coord": {"lon": site.longitude, "lat": site.latitude},
+        "weather": [
+            {
+                "id": condition.id,
+                "main": condition.main,
+                "description": condition.description,
+                "icon": condition.icon + day_or_night,
+            }
+        ],
+        "base": "stations",
+        "main": {
+            "temp": convert_temperature(weather.temperature_c, temperature_unit),
+            "feels_like": convert_temperature(weather.apparent_temperature_c, temperature_unit),
+            "temp_min": convert_temperature(weather.temperature_min_c, temperature_unit),
+            "temp_max": convert_temperature(weather.temperature_max_c, temperature_unit),
+            "pressure": weather.pressure_msl,
+            "humidity": weather.relative_humidity,
+            "sea_level": weather.pressure_msl,
+            "grnd_level": weather.surface_pressure,
+        },
+        "visibility": weather.visibility,
+        "wind": {
+            "speed": convert_speed(weather.wind_speed_ms, speed_unit),
+            "deg": weather.wind_direction,
+            "gust": convert_speed(weather.wind_gusts_ms, speed_unit),
+        },
+        "clouds": {"all": weather.cloud_cover},
+        "dt": now,
+        "sys": {
+            "type": 2,
+            "id": weather.station_id,
+            "country": country_code,
+            "sunrise": sunrise,
+            "sunset": sunset,
+        },
+        "timezone": site.utc_offset_seconds,
+        "id": city_id,
+        "name": name,
+        "cod": 200,
+    }

@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import IO
 
 import httpx
@@ -25,8 +26,8 @@ class Running:
 
     def output(self) -> str:
         """Everything the process printed so far."""
-        self.output_file.seek(0)
-        return self.output_file.read().decode(errors="replace")
+        # Read through a new descriptor: seeking the shared one would move the child's offset.
+        return Path(self.output_file.name).read_text(errors="replace")
 
 
 @contextmanager
@@ -34,7 +35,7 @@ def weather_api_process(
     *args: str, env: dict[str, str] | None = None, ready_path: str | None = "/readyz", port: int
 ) -> Iterator[Running]:
     """`python -m weather_api ARGS` until the block ends; waits for `ready_path` on `port`."""
-    with tempfile.TemporaryFile() as output_file:
+    with tempfile.NamedTemporaryFile(prefix="weather-api-", suffix=".log") as output_file:
         process = subprocess.Popen(
             [sys.executable, "-m", "weather_api", *args],
             env={**os.environ, **(env or {})},

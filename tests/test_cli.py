@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+import time
 
 import httpx
 import pytest
@@ -135,8 +136,13 @@ def test_processes_can_share_a_port() -> None:
     args = ("serve", "--port", str(port), "--provider", "sample", "--reuse-port")
     with (
         weather_api_process(*args, port=port) as first,
-        weather_api_process(*args, port=port) as second,
+        # /readyz would be answered by the first: wait for the second's own start-up line.
+        weather_api_process(*args, port=port, ready_path=None) as second,
     ):
+        deadline = time.monotonic() + 15
+        while "Application startup complete" not in second.output():
+            assert time.monotonic() < deadline, second.output()
+            time.sleep(0.05)
         with httpx.Client() as client:
             statuses = {
                 client.get(

@@ -64,6 +64,23 @@ async def client(stub: StubServer, client_for: ClientFor) -> AsyncIterator[httpx
         yield http
 
 
+Eventually = Callable[[Callable[[], bool]], Awaitable[None]]
+
+
+@pytest.fixture
+def eventually() -> Eventually:
+    """Wait (up to 5 s) until a condition about the stub's state holds."""
+
+    async def wait(condition: Callable[[], bool]) -> None:
+        for _ in range(500):
+            if condition():
+                return
+            await asyncio.sleep(0.01)
+        raise AssertionError("the condition did not become true within 5 s")
+
+    return wait
+
+
 @dataclass
 class RawResponse:
     """One response as it came off the socket."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections.abc import Awaitable, Callable
@@ -17,6 +16,7 @@ from weather_api.stub.http import DRIP_CHUNK_BYTES, MALFORMED_BODY
 StartStub = Callable[..., Awaitable[StubServer]]
 ClientFor = Callable[..., httpx.AsyncClient]
 RawConnect = Callable[[StubServer], Awaitable[Any]]
+Eventually = Callable[[Callable[[], bool]], Awaitable[None]]
 
 WEATHER = "/data/2.5/weather?q=London,GB&appid=k"
 SEARCH = "/v1/search?name=London&countryCode=GB"
@@ -93,7 +93,7 @@ async def test_reset_is_a_tcp_rst(make_stub: StartStub, raw_connect: RawConnect)
 
 
 async def test_reset_drops_the_requests_pipelined_behind_it(
-    make_stub: StartStub, raw_connect: RawConnect
+    make_stub: StartStub, raw_connect: RawConnect, eventually: Eventually
 ) -> None:
     """Requests queued behind a reset are never answered, and leave in_flight at 0."""
     server = await make_stub(reset_rate=1, drip_ms=1)
@@ -101,7 +101,7 @@ async def test_reset_drops_the_requests_pipelined_behind_it(
     await connection.request(WEATHER, count=3)
     with pytest.raises(ConnectionResetError):
         await connection.read_rest()
-    await asyncio.sleep(0.05)
+    await eventually(lambda: server.stats.in_flight == 0)
     assert server.stats.resets_injected == 1
     assert server.stats.requests_total == 3
     assert server.stats.in_flight == 0

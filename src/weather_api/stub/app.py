@@ -33,6 +33,12 @@ _API: dict[str, _Handler] = {
     OM_FORECAST: lambda params, now: openmeteo.forecast(params, now=now),
 }
 _READ_ONLY = ("GET", "HEAD")
+_CONTROL_METHODS: dict[str, tuple[str, ...]] = {
+    "/_stub/stats": _READ_ONLY,
+    "/_stub/healthz": _READ_ONLY,
+    "/_stub/config": (*_READ_ONLY, "PUT"),
+    "/_stub/reset": ("POST",),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,12 +138,7 @@ class StubApp:
         return json_response(status, document, ("Retry-After", str(retry_after)))
 
     def _control(self, method: str, path: str, body: bytes) -> Response:
-        allowed = {
-            "/_stub/stats": _READ_ONLY,
-            "/_stub/healthz": _READ_ONLY,
-            "/_stub/config": (*_READ_ONLY, "PUT"),
-            "/_stub/reset": ("POST",),
-        }.get(path)
+        allowed = _CONTROL_METHODS.get(path)
         if allowed is None:
             return _problem(404)
         if method not in allowed:

@@ -72,23 +72,23 @@ class StubConfig:
 
     host: str = "127.0.0.1"
     port: int = 9000
-    latency_ms: float = 0
+    latency_ms: float = 0.0
     """Each response is delayed by this, plus or minus a uniform `jitter_ms` (never below 0)."""
-    jitter_ms: float = 0
-    error_rate: float = 0
+    jitter_ms: float = 0.0
+    error_rate: float = 0.0
     """Fraction of requests answered with `error_status` and a JSON error body."""
     error_status: int = 503
     retry_after: int | None = None
     """When set, injected errors carry `Retry-After: <n>` (pair it with `error_status=429`)."""
-    reset_rate: float = 0
+    reset_rate: float = 0.0
     """Fraction of requests whose connection is reset (RST) instead of answered."""
-    malformed_rate: float = 0
+    malformed_rate: float = 0.0
     """Fraction of requests answered 200 with a body that is not valid JSON."""
-    truncate_rate: float = 0
+    truncate_rate: float = 0.0
     """Fraction of responses cut short of their Content-Length, then the socket closes."""
-    stall_ms: float = 0
+    stall_ms: float = 0.0
     """Extra delay before answering, on top of the latency: an upstream that hangs."""
-    drip_ms: float = 0
+    drip_ms: float = 0.0
     """When > 0, the body goes out in small chunks with this delay between them."""
     seed: int | None = None
     """Seeds the random choice of faults and jitter, for reproducible tests."""
@@ -110,16 +110,16 @@ class StubConfig:
 class FaultConfig:
     """The faults in force right now; every assignment is validated (ValueError when wrong)."""
 
-    latency_ms: float = 0
-    jitter_ms: float = 0
-    error_rate: float = 0
+    latency_ms: float = 0.0
+    jitter_ms: float = 0.0
+    error_rate: float = 0.0
     error_status: int = 503
     retry_after: int | None = None
-    reset_rate: float = 0
-    malformed_rate: float = 0
-    truncate_rate: float = 0
-    stall_ms: float = 0
-    drip_ms: float = 0
+    reset_rate: float = 0.0
+    malformed_rate: float = 0.0
+    truncate_rate: float = 0.0
+    stall_ms: float = 0.0
+    drip_ms: float = 0.0
 
     def __setattr__(self, name: str, value: object) -> None:
         if name not in _FAULT_VALIDATORS:

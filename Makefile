@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run stub test lint format system-deps clean
+.PHONY: help venv run stub test lint format system-deps clean manifests manifests-venv image-smoke
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^[^:]*:([a-z-]+):.*## /\1\t/; s/:.*## /\t/' | column -t -s $$'\t'
@@ -44,3 +44,21 @@ format: $(STAMP)  ## apply ruff's formatting and safe fixes
 
 clean:  ## remove the virtualenv and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.* htmlcov
+
+MANIFESTS_VENV := .venv-manifests
+MANIFESTS_STAMP := $(MANIFESTS_VENV)/.installed
+
+$(MANIFESTS_STAMP): requirements/manifests.txt tools/manifest_gate/install_kubectl.py
+	test -x $(MANIFESTS_VENV)/bin/python || $(PYTHON) -m venv $(MANIFESTS_VENV)
+	$(MANIFESTS_VENV)/bin/python -m pip install --quiet --disable-pip-version-check \
+		--requirement requirements/manifests.txt
+	$(MANIFESTS_VENV)/bin/python tools/manifest_gate/install_kubectl.py
+	touch $@
+
+manifests-venv: $(MANIFESTS_STAMP)  ## the manifest gate's pinned tools (checkov, kubectl, ...) in .venv-manifests
+
+manifests: $(STAMP) $(MANIFESTS_STAMP)  ## offline manifest gate: yamllint, kustomize, strict schemas, CRDs, cross-refs, app, policy
+	PYTHONPATH=tools $(MANIFESTS_VENV)/bin/python -m manifest_gate $(ARGS)
+
+image-smoke:  ## build the Dockerfile with buildah (as root) and check the image serves /healthz as non-root
+	scripts/image-smoke

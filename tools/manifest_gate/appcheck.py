@@ -194,6 +194,9 @@ def check(renders: list[list[Obj]], *, python: str, dockerfile: Path) -> list[tu
     prefix = facts["env_prefix"]
     seen: set[tuple[int, str]] = set()
     for n, entry in enumerate(entries):
+        started = facts["containers"][f"{n}"]
+        if started.get("command", "serve") != "serve":
+            continue  # `weather-api stub` and friends: not the service, other settings
         findings: list[Finding] = []
         for name, source in entry.env.items():
             if name.startswith(prefix) and name not in names:
@@ -208,7 +211,7 @@ def check(renders: list[list[Obj]], *, python: str, dockerfile: Path) -> list[tu
                         f"{name} is not a Settings field{_did_you_mean(name, names)}",
                     )
                 )
-        findings.extend(_check_start(entry, facts["containers"][f"{n}"], facts))
+        findings.extend(_check_start(entry, started, facts))
         if not findings:
             linked = facts["containers"][f"{n}+links"]
             for error in linked.get("errors", []):

@@ -19,6 +19,7 @@ from weather_api.lifecycle import Readiness
 from weather_api.providers import build_provider
 from weather_api.routes import batch, health, metrics, weather
 from weather_api.routes.deps import AppState
+from weather_api.routes.fast_hits import FastCacheHits
 from weather_api.service import WeatherService, build_cache
 from weather_api.transport import build_transport
 
@@ -34,12 +35,8 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[AppState]:
-        async with httpx.AsyncClient(
-            transport=transport or build_transport(settings),
-            timeout=httpx.Timeout(settings.upstream_timeout, connect=settings.connect_timeout),
-            headers={"user-agent": f"weather-api/{__version__}"},
-            follow_redirects=False,
-        ) as client:
+        # One pooled transport per process, closed when the app stops.
+        async with transport or build_transport(settings) as upstream_transport:
             cache = build_cache(
                 ttl=settings.cache_ttl,
                 max_entries=settings.cache_max_entries,
@@ -47,7 +44,7 @@ def create_app(
                 negative_ttl=settings.cache_negative_ttl,
             )
             service = WeatherService(
-                build_provider(settings, client),
+                build_provider(settings, upstream_transport),
                 cache=cache,
                 batch_concurrency=settings.batch_concurrency,
             )
@@ -65,7 +62,8 @@ def create_app(
         summary="Current weather for a city, in OpenWeatherMap's JSON shape.",
         lifespan=lifespan,
     )
-    app.add_middleware(observability.ObservabilityMiddleware)
+    app.add_middleware(FastCacheHits)
+    app.add_middleware(observability.ObservabilityMiddleware)  # added last: the outermost
     app.add_exception_handler(WeatherApiError, _domain_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]

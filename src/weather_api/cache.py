@@ -90,21 +90,31 @@ class TTLCache(Generic[K, V]):
     def __len__(self) -> int:
         return len(self._entries)
 
+    def peek(self, key: K) -> Cached[V] | None:
+        """The fresh value for `key` (counted as a hit), or None: never fills, never raises."""
+        entry = self._entries.get(key)
+        if entry is None or entry.error is not None:
+            return None
+        now = self._clock()
+        if now >= entry.fresh_until:
+            return None
+        self.stats.hits += 1
+        return Cached(
+            value=entry.value,  # type: ignore[arg-type]  # set whenever error is None
+            status=CacheStatus.HIT,
+            age=now - entry.stored_at,
+            ttl=entry.fresh_until - now,
+        )
+
     async def get(self, key: K, fill: Callable[[], Awaitable[V]]) -> Cached[V]:
         """The fresh value for `key`, filling it with `fill()` on a miss."""
-        now = self._clock()
+        hit = self.peek(key)
+        if hit is not None:
+            return hit
         entry = self._entries.get(key)
-        if entry is not None and now < entry.fresh_until:
-            if entry.error is not None:
-                self.stats.negative_hits += 1
-                raise entry.error
-            self.stats.hits += 1
-            return Cached(
-                value=entry.value,  # type: ignore[arg-type]  # set whenever error is None
-                status=CacheStatus.HIT,
-                age=now - entry.stored_at,
-                ttl=entry.fresh_until - now,
-            )
+        if entry is not None and entry.error is not None and self._clock() < entry.fresh_until:
+            self.stats.negative_hits += 1
+            raise entry.error
         task = self._fills.get(key)
         if task is None:
             self.stats.misses += 1

@@ -178,8 +178,7 @@ class ObservabilityMiddleware:
         finally:
             IN_FLIGHT.dec()
             seconds = time.perf_counter() - started
-            route = scope.get("route")
-            template = getattr(route, "path", None) or "<unmatched>"
+            template = _route_template(scope)
             REQUEST_DURATION.labels(scope["method"], template, status).observe(seconds)
             if ACCESS_LOGGER.isEnabledFor(logging.INFO):
                 ACCESS_LOGGER.info(
@@ -198,6 +197,14 @@ class ObservabilityMiddleware:
                         }
                     },
                 )
+
+
+def _route_template(scope: Scope) -> str:
+    """The matched route's path template (FastAPI's, or the one set by the cache-hit layer)."""
+    template = scope.get("weather_api.route")
+    if template is None:
+        template = getattr(scope.get("route"), "path", None)
+    return template or "<unmatched>"
 
 
 def _request_id(scope: Scope) -> str:

@@ -38,6 +38,12 @@ class WeatherService:
         key = (self.provider.name, *query.cache_key())
         return await self.cache.get(key, lambda: self._fetch(query))
 
+    def cached(self, query: WeatherQuery) -> Cached[bytes] | None:
+        """The fresh cached answer for `query`, if there is one; no upstream call."""
+        if self.cache is None:
+            return None
+        return self.cache.peek((self.provider.name, *query.cache_key()))
+
     async def many(
         self, queries: Sequence[WeatherQuery | WeatherApiError]
     ) -> list[Cached[bytes] | WeatherApiError]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import httpx
 
+from weather_api import __version__
 from weather_api.config import ProviderName, Settings
 from weather_api.providers.base import WeatherProvider
 from weather_api.providers.openmeteo import OpenMeteoProvider
@@ -14,16 +15,17 @@ from weather_api.providers.upstream import UpstreamClient
 __all__ = ["WeatherProvider", "build_provider"]
 
 
-def build_provider(settings: Settings, client: httpx.AsyncClient) -> WeatherProvider:
-    """The provider the settings name, talking through `client`."""
+def build_provider(settings: Settings, transport: httpx.AsyncBaseTransport) -> WeatherProvider:
+    """The provider the settings name, sending its requests through `transport`."""
     name = settings.provider
     if name is ProviderName.SAMPLE:
         return SampleProvider()
     upstream = UpstreamClient(
-        client,
+        transport,
         provider=name.value,
         deadline=settings.request_deadline,
         attempts=settings.retry_attempts,
+        headers={"user-agent": f"weather-api/{__version__}"},
     )
     override = str(settings.upstream_url) if settings.upstream_url else None
     if name is ProviderName.OPENWEATHERMAP:

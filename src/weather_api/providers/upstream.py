@@ -10,6 +10,7 @@ import logging
 import time
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 import stamina
@@ -44,17 +45,24 @@ class _Transient(Exception):
 
 
 class UpstreamClient:
-    """GETs JSON from one provider's upstream within a deadline, retrying what is transient."""
+    """GETs JSON from one provider's upstream within a deadline, retrying what is transient.
+
+    It sends `httpx.Request`s straight to the process's one pooled transport. An
+    `httpx.AsyncClient` in between adds URL merging, a cookie jar, auth and redirect handling
+    we do not use, at about a third of a cache miss's CPU (README "Upstream client").
+    """
 
     def __init__(
         self,
-        client: httpx.AsyncClient,
+        transport: httpx.AsyncBaseTransport,
         *,
         provider: str,
         deadline: float,
         attempts: int,
+        headers: Mapping[str, str],
     ) -> None:
-        self._client = client
+        self._transport = transport
+        self._headers = httpx.Headers({"accept": "application/json", **headers})
         self._provider = provider
         self._deadline = deadline
         self._attempts = attempts
@@ -74,8 +82,17 @@ class UpstreamClient:
                 return False
             return backoff if backoff is not None else True
 
+        request = httpx.Request("GET", f"{url}?{urlencode(params)}", headers=self._headers)
         try:
             async with asyncio.timeout(self._deadline):
+                # The first attempt runs bare: stamina's machinery costs ~70 us a call, a tenth
+                # of a cache miss's CPU budget, and most calls succeed at once.
+                try:
+                    return await self._attempt(request, not_found_status)
+                except _Transient as exc:
+                    first_failure: _Transient | None = exc
+                # From here stamina decides: its first round re-raises the failure above, so
+                # the wait before the second request follows its policy (and Retry-After).
                 async for attempt in stamina.retry_context(
                     on=retry_on,
                     attempts=self._attempts,
@@ -85,7 +102,10 @@ class UpstreamClient:
                     wait_jitter=0.1,
                 ):
                     with attempt:
-                        return await self._attempt(url, params, not_found_status)
+                        if first_failure is not None:
+                            failure, first_failure = first_failure, None
+                            raise failure
+                        return await self._attempt(request, not_found_status)
         except TimeoutError:
             raise UpstreamTimeout(
                 f"The {self._provider} upstream did not answer within {self._deadline:g} s.",
@@ -96,12 +116,12 @@ class UpstreamClient:
         raise AssertionError("unreachable: stamina yields at least one attempt")  # pragma: no cover
 
     async def _attempt(
-        self, url: str, params: Mapping[str, str], not_found_status: int | None
+        self, request: httpx.Request, not_found_status: int | None
     ) -> tuple[int, Any]:
         started = time.perf_counter()
         outcome = "error"
         try:
-            status, body = await self._fetch(url, params, not_found_status)
+            status, body = await self._fetch(request, not_found_status)
             outcome = "not_found" if status == not_found_status else "ok"
             return status, body
         except _Transient as exc:
@@ -119,17 +139,16 @@ class UpstreamClient:
                 # The URL without its query: parameters may carry the API key.
                 _log.debug(
                     "upstream GET %s: %s",
-                    url,
+                    request.url.copy_with(query=None),
                     outcome,
                     extra={"fields": {"provider": self._provider, "ms": round(seconds * 1000, 3)}},
                 )
 
-    async def _fetch(
-        self, url: str, params: Mapping[str, str], not_found_status: int | None
-    ) -> tuple[int, Any]:
+    async def _fetch(self, request: httpx.Request, not_found_status: int | None) -> tuple[int, Any]:
         name = self._provider
         try:
-            response = await self._client.get(url, params=params)
+            response = await self._transport.handle_async_request(request)
+            await response.aread()
         except httpx.TimeoutException:
             raise _Transient(
                 UpstreamTimeout(f"The {name} upstream timed out.", provider=name)

@@ -10,6 +10,9 @@ from weather_api.config import Settings
 from weather_api.lifecycle import Readiness
 from weather_api.service import WeatherService
 
+# The getters are `async def` on purpose: FastAPI runs a plain `def` dependency in a worker
+# thread, which costs more than the whole cache hit.
+
 
 class AppState(TypedDict):
     """Built by the lifespan, handed to every request."""
@@ -19,17 +22,17 @@ class AppState(TypedDict):
     readiness: Readiness
 
 
-def _service(request: Request) -> WeatherService:
+async def _service(request: Request) -> WeatherService:
     service: WeatherService = request.state.service
     return service
 
 
-def _settings(request: Request) -> Settings:
+async def _settings(request: Request) -> Settings:
     settings: Settings = request.state.settings
     return settings
 
 
-def _readiness(request: Request) -> Readiness:
+async def _readiness(request: Request) -> Readiness:
     readiness: Readiness = request.state.readiness
     return readiness
 

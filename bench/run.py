@@ -1,0 +1,249 @@
+"""`make bench`: the service against this machine's physical limits, all measured in one run.
+
+Starts on 127.0.0.1: the stub upstream (50 ms), a raw ASGI hello under the same uvicorn flags,
+the service twice (cache on; `--cache-ttl 0`), and the old Flask app as it ran. wrk loads each
+in turn, round after round (interleaved, so machine noise hits every case alike), and medians
+are reported. Then: 1000 concurrent cold requests for one city, and RSS after 100k requests
+over 10k cities. Prints a table and the ratios the targets are stated in, writes
+bench/results/latest.json, and exits 1 if a target is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import httpx
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+PYTHON = sys.executable
+UVICORN_FLAGS = ["--loop", "uvloop", "--http", "httptools", "--no-access-log", "--no-proxy-headers"]
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+KEY_ENV = {"WEATHER_API_OPENWEATHERMAP_API_KEY": "bench-key"}
+
+
+@dataclass
+class Server:
+    """A process the benchmark started, and where it listens."""
+
+    name: str
+    process: subprocess.Popen[bytes]
+    url: str
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU time the process has used so far."""
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+    def rss_mib(self) -> float:
+        """Resident memory now."""
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+        raise RuntimeError("no VmRSS")  # pragma: no cover
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextmanager
+def started(name: str, argv: list[str], *, ready: str, env: dict[str, str] | None = None) -> Iterator[Server]:
+    """Run argv until the block ends; `ready` is a URL that answers 200 once it serves."""
+    log = (HERE / "results" / f"{name}.log").open("wb")
+    process = subprocess.Popen(argv, env={**os.environ, **(env or {})}, stdout=log, stderr=log, cwd=ROOT)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"{name} exited {process.returncode}; see {log.name}")
+            try:
+                if httpx.get(ready, timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{name} did not start; see {log.name}")
+            time.sleep(0.05)
+        yield Server(name, process, ready.rsplit("/", 1)[0] if name != "stub" else ready.split("/_stub")[0])
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+
+
+def wrk(url: str, *, connections: int, seconds: float, env: dict[str, str] | None = None) -> dict[str, Any]:
+    """One wrk run (one thread); its summary as a dict."""
+    result = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{round(seconds)}s", "--timeout", "10s",
+         "-s", str(HERE / "wrk_report.lua"), url],
+        capture_output=True, text=True, check=True, env={**os.environ, **(env or {})},
+    )  # fmt: skip
+    summary: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+    return summary
+
+
+def upstream_calls(stub: Server) -> int:
+    stats: dict[str, Any] = httpx.get(f"{stub.url}/_stub/stats").json()
+    return int(stats["requests_total"])
+
+
+def measure(server: Server, path: str, stub: Server, *, connections: int, seconds: float) -> dict[str, float]:
+    """rps, latency, errors, CPU per request and upstream calls per request of one run."""
+    cpu, calls = server.cpu_seconds(), upstream_calls(stub)
+    run = wrk(server.url + path, connections=connections, seconds=seconds)
+    cpu, calls = server.cpu_seconds() - cpu, upstream_calls(stub) - calls
+    requests = max(run["requests"], 1)
+    return {
+        "rps": run["requests"] / run["duration_s"],
+        "p50_ms": run["p50_ms"],
+        "p99_ms": run["p99_ms"],
+        "mean_ms": run["mean_ms"],
+        "errors": run["socket_errors"] + run["non_2xx"],
+        "cpu_ms_per_request": cpu * 1000 / requests,
+        "upstream_calls_per_request": calls / requests,
+    }
+
+
+async def cold_burst(url: str, count: int) -> list[int]:
+    """`count` requests for one URL, all sent at once on their own connections."""
+    connector = aiohttp.TCPConnector(limit=count)
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        async def one() -> int:
+            async with session.get(url) as response:
+                await response.read()
+                return response.status
+
+        return await asyncio.gather(*(one() for _ in range(count)))
+
+
+def median_of(runs: list[dict[str, float]]) -> dict[str, float]:
+    return {key: statistics.median(run[key] for run in runs) for key in runs[0]}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=6.0, help="per case per round")
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--stub-latency-ms", type=float, default=50.0)
+    args = parser.parse_args()
+    conns = args.connections
+    (HERE / "results").mkdir(exist_ok=True)
+
+    ports = {name: free_port() for name in ("stub", "hello", "hit", "miss", "flask", "rss")}
+    cmd = [PYTHON, "-m", "weather_api"]
+    with ExitStack() as stack:
+        stub = stack.enter_context(started(
+            "stub", [*cmd, "stub", "--port", str(ports["stub"]), "--latency-ms", str(args.stub_latency_ms)],
+            ready=f"http://127.0.0.1:{ports['stub']}/_stub/healthz"))  # fmt: skip
+
+        def service(name: str, *extra: str) -> Server:
+            argv = [*cmd, "serve", "--port", str(ports[name]), "--provider", "openweathermap",
+                    "--upstream-url", stub.url, "--log-level", "info", *extra]  # fmt: skip
+            return stack.enter_context(started(name, argv, ready=f"http://127.0.0.1:{ports[name]}/readyz", env=KEY_ENV))
+
+        servers = {
+            "hello": stack.enter_context(started(
+                "hello", [PYTHON, "-m", "uvicorn", "bench.hello:app", "--port", str(ports["hello"]), *UVICORN_FLAGS],
+                ready=f"http://127.0.0.1:{ports['hello']}/x")),  # fmt: skip
+            "hit": service("hit"),
+            "miss": service("miss", "--cache-ttl", "0"),
+            "flask": stack.enter_context(started(
+                "flask", [PYTHON, str(HERE / "flask_app.py"), str(ports["flask"])],
+                ready=f"http://127.0.0.1:{ports['flask']}/",
+                env={"UPSTREAM_URL": stub.url})),  # fmt: skip
+        }
+        paths = {"hello": "/", "hit": "/london/gb/", "miss": "/london/gb/", "flask": "/london/gb/"}
+        httpx.get(servers["hit"].url + "/london/gb/")  # warm the cache of the hit case
+
+        runs: dict[str, list[dict[str, float]]] = {name: [] for name in [*servers, "stub"]}
+        for round_number in range(1, args.rounds + 1):
+            print(f"round {round_number}/{args.rounds}", file=sys.stderr, flush=True)
+            for name, server in servers.items():
+                runs[name].append(measure(server, paths[name], stub, connections=conns, seconds=args.seconds))
+            runs["stub"].append(measure(
+                stub, "/data/2.5/weather?q=London,GB&appid=x", stub, connections=conns, seconds=args.seconds))  # fmt: skip
+        results = {name: median_of(case_runs) for name, case_runs in runs.items()}
+        # Every upstream request costs at least the stub's latency: the most a cache miss can do.
+        bound = conns / (results["stub"]["mean_ms"] / 1000)
+
+        print("cold burst: 1000 concurrent requests for one uncached city", file=sys.stderr)
+        before = upstream_calls(stub)
+        statuses = asyncio.run(cold_burst(servers["hit"].url + "/reykjavik/is/", 1000))
+        cold = {"requests": len(statuses), "ok": statuses.count(200), "upstream_calls": upstream_calls(stub) - before}
+
+        print("memory: 100k requests over 10k cities", file=sys.stderr)
+        rss_server = service("rss")
+        rss_before = rss_server.rss_mib()
+        flood = wrk(rss_server.url + "/", connections=conns, seconds=300,
+                    env={"WRK_CITIES": "10000", "WRK_LIMIT": "100000"})  # fmt: skip
+        memory = {"requests": flood["requests"], "errors": flood["socket_errors"] + flood["non_2xx"],
+                  "rss_start_mib": rss_before, "rss_mib": rss_server.rss_mib()}  # fmt: skip
+
+    hit, miss, hello, flask = results["hit"], results["miss"], results["hello"], results["flask"]
+    ratios = {
+        "miss_vs_latency_bound": miss["rps"] / bound,
+        "miss_vs_flask": miss["rps"] / flask["rps"],
+        "hit_vs_hello": hit["rps"] / hello["rps"],
+    }
+    targets = [
+        ("cache miss >= 90% of the latency bound", ratios["miss_vs_latency_bound"] >= 0.9),
+        ("cache miss >= 3x the Flask app", ratios["miss_vs_flask"] >= 3),
+        ("cache miss <= 0.6 ms CPU per request", miss["cpu_ms_per_request"] <= 0.6),
+        ("cache hit >= 30% of raw ASGI hello", ratios["hit_vs_hello"] >= 0.3),
+        ("cache hit p99 <= 25 ms", hit["p99_ms"] <= 25),
+        ("1000 cold requests -> 1 upstream call", cold["upstream_calls"] == 1 and cold["ok"] == 1000),
+        ("RSS <= 150 MiB after 100k requests / 10k cities", memory["rss_mib"] <= 150 and memory["errors"] == 0),
+    ]
+
+    print(f"\n{args.rounds} rounds x {args.seconds:g} s per case, {conns} connections, "
+          f"stub latency {args.stub_latency_ms:g} ms; medians\n")  # fmt: skip
+    print(f"{'case':<8}{'rps':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}{'CPU ms/req':>12}{'upstream/req':>14}")
+    for name in ("hello", "hit", "miss", "flask", "stub"):
+        r = results[name]
+        print(f"{name:<8}{r['rps']:>9.0f}{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}{r['errors']:>8.0f}"
+              f"{r['cpu_ms_per_request']:>12.3f}{r['upstream_calls_per_request']:>14.3f}")  # fmt: skip
+    print(f"\nlatency bound of a miss: {conns} / {results['stub']['mean_ms']:.1f} ms = {bound:.0f} rps")
+    print(f"miss / bound {ratios['miss_vs_latency_bound']:.0%}   miss / flask {ratios['miss_vs_flask']:.1f}x   "
+          f"hit / hello {ratios['hit_vs_hello']:.0%}")  # fmt: skip
+    print(f"cold burst: {cold['ok']}/{cold['requests']} ok, {cold['upstream_calls']} upstream call(s)")
+    print(f"memory: {memory['requests']} requests, {memory['errors']} errors, "
+          f"RSS {memory['rss_start_mib']:.0f} -> {memory['rss_mib']:.0f} MiB\n")  # fmt: skip
+    for label, ok in targets:
+        print(f"  [{'ok' if ok else 'MISSED'}] {label}")
+
+    report = {
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "load": os.getloadavg()},
+        "settings": vars(args), "cases": results, "latency_bound_rps": bound, "ratios": ratios,
+        "cold_burst": cold, "memory": memory, "targets": {label: ok for label, ok in targets},
+    }  # fmt: skip
+    (HERE / "results" / "latest.json").write_text(json.dumps(report, indent=2) + "\n")
+    return 0 if all(ok for _, ok in targets) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,101 @@
+"""Fresh hits of the city route are answered before FastAPI; everything else reaches FastAPI."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.conftest import make_settings, running_app
+from weather_api.cache import Cached, CacheStatus
+from weather_api.routes.fast_hits import FastCacheHits
+
+
+class Recorder:
+    """A downstream ASGI app that records what reaches it."""
+
+    def __init__(self) -> None:
+        self.paths: list[str] = []
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        self.paths.append(scope["path"])
+        await send({"type": "http.response.start", "status": 299, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+
+class Service:
+    """Stands in for WeatherService: one cached query."""
+
+    def __init__(self) -> None:
+        self.asked: list[Any] = []
+
+    def cached(self, query: Any) -> Any:
+        self.asked.append(query)
+        if query.cache_key() == ("london", "GB", "metric", "en"):
+            return Cached(b'{"name":"London"}', CacheStatus.HIT, age=3.2, ttl=100.7)
+        return None
+
+
+async def call(path: str, query: bytes = b"", method: str = "GET") -> tuple[Recorder, list[Any]]:
+    downstream, sent = Recorder(), []
+    layer = FastCacheHits(downstream)
+    scope = {
+        "type": "http",
+        "method": method,
+        "path": path,
+        "query_string": query,
+        "state": {"service": Service()},
+    }
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    await layer(scope, None, send)
+    return downstream, sent
+
+
+async def test_a_fresh_hit_never_reaches_fastapi() -> None:
+    """A cached query is answered with its stored body and freshness; downstream is untouched."""
+    downstream, sent = await call("/london/uk/", b"units=metric")
+    assert downstream.paths == []
+    start, body = sent
+    headers = dict(start["headers"])
+    assert start["status"] == 200
+    assert headers[b"x-cache"] == b"hit"
+    assert headers[b"age"] == b"3"
+    assert headers[b"cache-control"] == b"max-age=100"
+    assert body["body"] == b'{"name":"London"}'
+
+
+@pytest.mark.parametrize(
+    ("path", "query", "method"),
+    [
+        ("/london/uk/", b"units=standard", "GET"),  # not cached
+        ("/london/uk/", b"units=metric", "HEAD"),
+        ("/london/uk/", b"units=metric&x=1", "GET"),  # a parameter the layer does not know
+        ("/london/uk/", b"units=kelvin", "GET"),
+        ("/london/uk/", b"units", "GET"),
+        ("/lond0n/uk/", b"units=metric", "GET"),
+        ("/london/xx/", b"units=metric", "GET"),
+        ("/london/gbr/", b"", "GET"),
+        ("/v1/weather", b"q=London,GB", "GET"),
+        ("/a/b/c/", b"", "GET"),
+        ("/healthz", b"", "GET"),
+    ],
+)
+async def test_everything_else_goes_on_to_fastapi(path: str, query: bytes, method: str) -> None:
+    """Misses, other methods, unknown or bad parameters and other paths are FastAPI's to answer."""
+    downstream, _ = await call(path, query, method)
+    assert downstream.paths == [path]
+
+
+async def test_hits_look_the_same_either_way() -> None:
+    """A hit from the fast layer equals the route's answer in status, body and headers."""
+    async with running_app(make_settings(provider="sample")) as client:
+        miss = await client.get("/paris/fr/")
+        hit = await client.get("/Paris/FR")
+        via_route = await client.get("/paris/fr/", params={"extra": "1"})  # the route serves it
+    assert miss.headers["x-cache"] == "miss"
+    assert hit.headers["x-cache"] == via_route.headers["x-cache"] == "hit"
+    assert hit.content == via_route.content == miss.content
+    assert hit.headers["content-type"] == via_route.headers["content-type"]

@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run stub test lint format system-deps clean manifests manifests-venv image-smoke
+.PHONY: help venv run stub test lint format system-deps bench clean manifests manifests-venv image-smoke
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^[^:]*:([a-z-]+):.*## /\1\t/; s/:.*## /\t/' | column -t -s $$'\t'
@@ -42,6 +42,10 @@ format: $(STAMP)  ## apply ruff's formatting and safe fixes
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+bench: $(STAMP)  ## hot-path benchmark against the machine's limits (wrk; ~4 min; bench/results/latest.json)
+	scripts/ensure-debian-packages wrk:/usr/bin/wrk
+	$(BIN)/python bench/run.py $(ARGS)
+
 clean:  ## remove the virtualenv and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.* htmlcov
 
@@ -62,3 +66,19 @@ manifests: $(STAMP) $(MANIFESTS_STAMP)  ## offline manifest gate: yamllint, kust
 
 image-smoke:  ## build the Dockerfile with buildah (as root) and check the image serves /healthz as non-root
 	scripts/image-smoke
+
+# The load test (loadtest/run.py): PROFILE=ci|seed|stress against PROCESSES service processes
+# and the stub upstream (STUB_ERROR_RATE of its answers fail); USERS, SPAWN_RATE and RUN_TIME
+# override the profile; ARGS go to run.py (`loadtest/run.py --help`).
+PROFILE ?= ci
+PROCESSES ?= 2
+STUB_ERROR_RATE ?= 0
+USERS ?=
+SPAWN_RATE ?=
+RUN_TIME ?=
+.PHONY: loadtest
+
+loadtest: $(STAMP)  ## headless Locust run, reports in loadtest/reports/ (PROFILE=ci|seed|stress PROCESSES=2 STUB_ERROR_RATE=0.5)
+	$(BIN)/python loadtest/run.py --profile $(PROFILE) --processes $(PROCESSES) \
+		--stub-error-rate $(STUB_ERROR_RATE) $(if $(USERS),--users $(USERS)) \
+		$(if $(SPAWN_RATE),--spawn-rate $(SPAWN_RATE)) $(if $(RUN_TIME),--run-time $(RUN_TIME)) $(ARGS)

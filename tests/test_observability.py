@@ -118,3 +118,13 @@ async def test_sentinel_key_never_leaks(stub: StubServer) -> None:
     assert API_KEY not in "".join(seen)
     assert API_KEY not in output
     assert '"level": "debug"' in output  # debug logging was really on
+
+
+async def test_unusual_methods_share_one_metric_label() -> None:
+    """A client inventing methods cannot grow the metric's label set."""
+    async with running_app(make_settings(provider="sample")) as client:
+        for method in ("BREW", "WHEN", "GET"):
+            await client.request(method, "/healthz")
+        text = (await client.get("/metrics")).text
+    assert 'method="other"' in text
+    assert "BREW" not in text

@@ -43,6 +43,8 @@ UPSTREAM_DURATION = Histogram(
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 
+# Clients choose the method string: anything unusual shares one label value.
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _APPID = re.compile(r"(appid=)[^&\s\"'\\]+", re.IGNORECASE)
 _SECURITY_HEADERS = [
@@ -149,6 +151,8 @@ class ObservabilityMiddleware:
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        # Labelled children, looked up once: `.labels()` takes a lock and builds a key per call.
+        self._durations: dict[tuple[str, str, int], Any] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -179,16 +183,21 @@ class ObservabilityMiddleware:
             IN_FLIGHT.dec()
             seconds = time.perf_counter() - started
             template = _route_template(scope)
-            REQUEST_DURATION.labels(scope["method"], template, status).observe(seconds)
+            method = scope["method"] if scope["method"] in _METHODS else "other"
+            key = (method, template, status)
+            child = self._durations.get(key)
+            if child is None:
+                child = self._durations[key] = REQUEST_DURATION.labels(*key)
+            child.observe(seconds)
             if ACCESS_LOGGER.isEnabledFor(logging.INFO):
                 ACCESS_LOGGER.info(
                     "%s %s %d",
-                    scope["method"],
+                    method,
                     template,
                     status,
                     extra={
                         "fields": {
-                            "method": scope["method"],
+                            "method": method,
                             "route": template,
                             "status": status,
                             "duration_ms": round(seconds * 1000, 3),

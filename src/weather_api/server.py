@@ -25,6 +25,8 @@ def uvicorn_config(settings: Settings, *, readiness: Readiness) -> uvicorn.Confi
         log_config=None,
         server_header=False,
         timeout_graceful_shutdown=int(settings.shutdown_grace),
+        # We never read client addresses; X-Forwarded-* parsing would cost every request.
+        proxy_headers=False,
     )
 
 

@@ -1,11 +1,12 @@
-"""Fresh cache hits of `GET /{city}/{country}/`, answered before FastAPI's routing.
+"""`GET /{city}/{country}/` for well-formed requests, answered before FastAPI's routing.
 
-A hit is a dictionary lookup; FastAPI's routing, dependency solving and parameter validation
-cost several times that (see README "Benchmark"). So this pure ASGI layer answers a hit with the
-stored body and sends everything else (misses, stale entries, bad input, other paths) on to
-FastAPI, which stays the one owner of validation, errors and the OpenAPI description. Input is
-checked with the same functions the route uses, so a request this layer answers is one the route
-would have answered the same way.
+This endpoint is the hot path. FastAPI's routing, dependency solving and parameter validation
+cost more CPU than a cache hit and half a cache miss's budget (README "Benchmark"), so this pure
+ASGI layer answers the requests it can read in full: a known city and country, and no query
+parameters but `units` and `lang`. It checks them with the same functions as the FastAPI route,
+asks the same service, and renders answers and problems with the same helpers. Anything else
+(malformed input, other parameters, other paths) goes on to FastAPI, which stays the owner of
+validation messages and of the OpenAPI description.
 """
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl
 
-from weather_api.errors import InvalidQuery
+from weather_api.errors import InvalidQuery, WeatherApiError
 from weather_api.locations import Units, WeatherQuery, parse_lang, parse_location
-from weather_api.routes.common import cache_headers
+from weather_api.routes.common import problem_response, weather_response
 
 if TYPE_CHECKING:
     from starlette.types import ASGIApp, Receive, Scope, Send
@@ -23,29 +24,30 @@ if TYPE_CHECKING:
     from weather_api.service import WeatherService
 
 ROUTE_TEMPLATE = "/{city}/{country}/"
-_JSON = (b"content-type", b"application/json")
 
 
-class FastCacheHits:
-    """ASGI middleware: serve fresh hits of the city route from the cache, pass the rest on."""
+class CityWeatherFastPath:
+    """ASGI middleware: answer well-formed city requests from the service, pass the rest on."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        service: WeatherService | None = None
+        query: WeatherQuery | None = None
         if scope["type"] == "http" and scope["method"] == "GET":
-            service: WeatherService | None = scope.get("state", {}).get("service")
+            service = scope.get("state", {}).get("service")
             query = _query(scope) if service is not None else None
-            hit = service.cached(query) if service is not None and query is not None else None
-            if hit is not None:
-                scope["weather_api.route"] = ROUTE_TEMPLATE
-                headers = [(k.encode(), v.encode()) for k, v in cache_headers(hit).items()]
-                headers.append(_JSON)
-                headers.append((b"content-length", str(len(hit.value)).encode()))
-                await send({"type": "http.response.start", "status": 200, "headers": headers})
-                await send({"type": "http.response.body", "body": hit.value})
-                return
-        await self.app(scope, receive, send)
+        if service is None or query is None:
+            await self.app(scope, receive, send)
+            return
+        scope["weather_api.route"] = ROUTE_TEMPLATE
+        try:
+            hit = service.cached(query)  # no await on a fresh hit: the cheapest answer there is
+            response = weather_response(hit or await service.current(query))
+        except WeatherApiError as error:
+            response = problem_response(error, instance=scope["path"])
+        await response(scope, receive, send)
 
 
 def _query(scope: Scope) -> WeatherQuery | None:

@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import Query
+from fastapi.responses import JSONResponse, Response
 
 from weather_api.cache import Cached
-from weather_api.errors import PROBLEM_MEDIA_TYPE
+from weather_api.errors import PROBLEM_MEDIA_TYPE, WeatherApiError
 from weather_api.locations import Units
 
 UnitsQuery = Annotated[
@@ -40,6 +41,21 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
         }
         for status in statuses
     }
+
+
+def weather_response(cached: Cached[bytes]) -> Response:
+    """The stored JSON body with its freshness headers; no validation, no encoding."""
+    return Response(cached.value, media_type="application/json", headers=cache_headers(cached))
+
+
+def problem_response(error: WeatherApiError, *, instance: str) -> JSONResponse:
+    """The one place a domain error becomes an HTTP response."""
+    return JSONResponse(
+        error.problem(instance=instance),
+        status_code=error.status,
+        headers=error.headers(),
+        media_type=PROBLEM_MEDIA_TYPE,
+    )
 
 
 def cache_headers(cached: Cached[Any]) -> dict[str, str]:

@@ -14,7 +14,12 @@ from weather_api.locations import (
     parse_lang,
     parse_location,
 )
-from weather_api.routes.common import LangQuery, UnitsQuery, cache_headers, problem_responses
+from weather_api.routes.common import (
+    LangQuery,
+    UnitsQuery,
+    problem_responses,
+    weather_response,
+)
 from weather_api.routes.deps import ServiceDep
 from weather_api.schemas import CurrentWeather
 
@@ -64,8 +69,7 @@ async def current_weather(
     `Cache-Control`, `Age` and `X-Cache` (hit, miss or stale) say how fresh it is.
     """
     query = WeatherQuery(parse_location(city, country), units=units, lang=parse_lang(lang))
-    cached = await service.current(query)
-    return Response(cached.value, media_type="application/json", headers=cache_headers(cached))
+    return weather_response(await service.current(query))
 
 
 # `/london/uk` (no slash) answers too, rather than redirecting: old clients did not follow.

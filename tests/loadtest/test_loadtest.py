@@ -1,5 +1,5 @@
-"""The load test itself: its thresholds bite, `make loadtest` fails on upstream errors, and the
-runner stops everything it started when interrupted."""
+"""The load test itself: its thresholds bite, `make loadtest` fails on upstream errors, the
+stress profile steps, and the runner stops everything it started when interrupted."""
 
 from __future__ import annotations
 
@@ -50,6 +50,19 @@ def test_make_loadtest_with_stub_errors_exits_non_zero(run_make: Callable[..., F
     assert "HTTP 502 (expected 200)" in run.output  # the summary names the failures
 
 
+def test_stress_steps_up_and_reports_each_step(run_loadtest: Callable[..., Finished]) -> None:
+    """The stress profile adds users step by step and stops at its cap when nothing breaks."""
+    steps = ("--step-users", "5", "--step-seconds", "3", "--step-settle-seconds", "1")
+    lenient = ("--min-rps", "0", "--max-p95-ms", "5000", "--max-p99-ms", "10000")
+    run = run_loadtest(
+        "--profile", "stress", "--processes", "1", "--", *steps, "--step-max-users", "10", *lenient
+    )
+    assert run.returncode == 0, run.output
+    assert re.search(r"step  1:\s+5 users", run.output), run.output
+    assert re.search(r"step  2:\s+10 users", run.output), run.output
+    assert "stress: reached 10 users without a breach" in run.output
+
+
 def test_interrupt_stops_everything_and_still_reports(reports_dir: Path, tmp_path: Path) -> None:
     """SIGINT mid-run: exit 130, stub and service ports closed, Locust's report still written."""
     output = tmp_path / "output.log"
@@ -88,6 +101,7 @@ def test_interrupt_stops_everything_and_still_reports(reports_dir: Path, tmp_pat
         with socket.socket() as sock, pytest.raises(ConnectionRefusedError):
             sock.connect(("127.0.0.1", int(port)))
     assert "interrupted" in text
+    assert "NO VERDICT: the run did not finish (exit 130)" in text
     run_dir = only_run_dir(reports_dir)
     assert run_dir is not None
     assert (run_dir / "report.html").is_file()

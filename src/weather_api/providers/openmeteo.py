@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from pydantic import ValidationError
@@ -40,7 +41,7 @@ class OpenMeteoProvider:
     async def current(self, query: WeatherQuery) -> CurrentWeather:
         """Two upstream calls: the place, then its weather, mapped to OpenWeatherMap's shape."""
         place = await self._geocode(query)
-        _, forecast = await self._upstream.get_json(
+        forecast = await self._upstream.get(
             self._forecast_url,
             params={
                 "latitude": str(place["latitude"]),
@@ -52,8 +53,11 @@ class OpenMeteoProvider:
                 "forecast_days": "1",
                 **_UNIT_PARAMS[query.units],
             },
+            decode=json.loads,
         )
         try:
+            if not isinstance(forecast, dict):
+                raise TypeError("forecast is not an object")
             return _to_owm(place, forecast, query)
         except (KeyError, IndexError, TypeError, ValueError, ValidationError):
             raise UpstreamBadResponse(
@@ -61,7 +65,7 @@ class OpenMeteoProvider:
             ) from None
 
     async def _geocode(self, query: WeatherQuery) -> dict[str, Any]:
-        _, body = await self._upstream.get_json(
+        body = await self._upstream.get(
             self._search_url,
             params={
                 "name": query.location.city,
@@ -70,6 +74,7 @@ class OpenMeteoProvider:
                 "language": query.lang.split("_")[0],
                 "format": "json",
             },
+            decode=json.loads,
         )
         # Open-Meteo leaves `results` out entirely when nothing matches.
         results = body.get("results") if isinstance(body, dict) else None

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import SecretStr, ValidationError
+from pydantic import SecretStr
 
-from weather_api.errors import LocationNotFound, UpstreamBadResponse
+from weather_api.errors import LocationNotFound
 from weather_api.locations import WeatherQuery
 from weather_api.providers.upstream import UpstreamClient
 from weather_api.schemas import CurrentWeather
@@ -22,7 +22,7 @@ class OpenWeatherMapProvider:
 
     async def current(self, query: WeatherQuery) -> CurrentWeather:
         """Ask OpenWeatherMap in the requested units and language."""
-        status, body = await self._upstream.get_json(
+        weather = await self._upstream.get(
             self._url,
             params={
                 "q": str(query.location),
@@ -30,14 +30,10 @@ class OpenWeatherMapProvider:
                 "lang": query.lang,
                 "appid": self._api_key.get_secret_value(),
             },
+            # Parsed and checked in one step, straight from bytes: no dict in between.
+            decode=CurrentWeather.model_validate_json,
             not_found_status=404,
         )
-        if status == 404:
+        if weather is None:
             raise LocationNotFound(f"OpenWeatherMap knows no city {query.location}.")
-        try:
-            return CurrentWeather.model_validate(body)
-        except ValidationError:
-            raise UpstreamBadResponse(
-                "The openweathermap upstream sent a body that is not current weather.",
-                provider=self.name,
-            ) from None
+        return weather

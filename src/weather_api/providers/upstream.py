@@ -8,8 +8,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import TypeVar
 from urllib.parse import urlencode
 
 import httpx
@@ -31,6 +31,7 @@ MAX_RETRY_AFTER = 2.0
 DEFAULT_RETRY_AFTER = 60
 
 _log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 OFFLINE_HINT = "To run without network access, start the service with --provider sample."
 
@@ -67,10 +68,19 @@ class UpstreamClient:
         self._deadline = deadline
         self._attempts = attempts
 
-    async def get_json(
-        self, url: str, *, params: Mapping[str, str], not_found_status: int | None = None
-    ) -> tuple[int, Any]:
-        """Status and decoded body of a GET; `not_found_status` is returned, not raised."""
+    async def get(
+        self,
+        url: str,
+        *,
+        params: Mapping[str, str],
+        decode: Callable[[bytes], T],
+        not_found_status: int | None = None,
+    ) -> T | None:
+        """The body of a GET, decoded by `decode`; None for `not_found_status`.
+
+        A body `decode` rejects (ValueError, pydantic's ValidationError included) is the
+        upstream's fault: UpstreamBadResponse, counted as such in the metrics.
+        """
         give_up_at = time.monotonic() + self._deadline
 
         def retry_on(exc: Exception) -> bool | float:
@@ -88,7 +98,7 @@ class UpstreamClient:
                 # The first attempt runs bare: stamina's machinery costs ~70 us a call, a tenth
                 # of a cache miss's CPU budget, and most calls succeed at once.
                 try:
-                    return await self._attempt(request, not_found_status)
+                    return await self._attempt(request, decode, not_found_status)
                 except _Transient as exc:
                     first_failure: _Transient | None = exc
                 # From here stamina decides: its first round re-raises the failure above, so
@@ -105,7 +115,7 @@ class UpstreamClient:
                         if first_failure is not None:
                             failure, first_failure = first_failure, None
                             raise failure
-                        return await self._attempt(request, not_found_status)
+                        return await self._attempt(request, decode, not_found_status)
         except TimeoutError:
             raise UpstreamTimeout(
                 f"The {self._provider} upstream did not answer within {self._deadline:g} s.",
@@ -116,14 +126,24 @@ class UpstreamClient:
         raise AssertionError("unreachable: stamina yields at least one attempt")  # pragma: no cover
 
     async def _attempt(
-        self, request: httpx.Request, not_found_status: int | None
-    ) -> tuple[int, Any]:
+        self, request: httpx.Request, decode: Callable[[bytes], T], not_found_status: int | None
+    ) -> T | None:
         started = time.perf_counter()
         outcome = "error"
         try:
-            status, body = await self._fetch(request, not_found_status)
-            outcome = "not_found" if status == not_found_status else "ok"
-            return status, body
+            response = await self._fetch(request, not_found_status)
+            if response.status_code == not_found_status:
+                outcome = "not_found"
+                return None
+            try:
+                body = decode(response.content)
+            except ValueError:
+                raise UpstreamBadResponse(
+                    f"The {self._provider} upstream sent a body we cannot read.",
+                    provider=self._provider,
+                ) from None
+            outcome = "ok"
+            return body
         except _Transient as exc:
             outcome = exc.error.slug.removeprefix("upstream-")
             raise
@@ -144,7 +164,7 @@ class UpstreamClient:
                     extra={"fields": {"provider": self._provider, "ms": round(seconds * 1000, 3)}},
                 )
 
-    async def _fetch(self, request: httpx.Request, not_found_status: int | None) -> tuple[int, Any]:
+    async def _fetch(self, request: httpx.Request, not_found_status: int | None) -> httpx.Response:
         name = self._provider
         try:
             response = await self._transport.handle_async_request(request)
@@ -183,12 +203,7 @@ class UpstreamClient:
             raise UpstreamBadResponse(
                 f"The {name} upstream answered with unexpected HTTP {status}.", provider=name
             )
-        try:
-            return status, response.json()
-        except ValueError:
-            raise UpstreamBadResponse(
-                f"The {name} upstream sent a body that is not valid JSON.", provider=name
-            ) from None
+        return response
 
 
 def _unreachable(provider: str) -> UpstreamUnavailable:

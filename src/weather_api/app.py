@@ -16,7 +16,7 @@ from weather_api import __version__, observability
 from weather_api.config import Settings
 from weather_api.errors import PROBLEM_MEDIA_TYPE, InvalidQuery, WeatherApiError
 from weather_api.lifecycle import Readiness
-from weather_api.providers import build_provider
+from weather_api.providers.factory import build_provider
 from weather_api.routes import batch, docs, health, metrics, weather
 from weather_api.routes.city_fast_path import CityWeatherFastPath
 from weather_api.routes.common import problem_response

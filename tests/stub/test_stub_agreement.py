@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
-from weather_api.stub.data import WMO_TO_OWM
+from weather_api.providers.wmo import WMO_TO_OWM
 
 CITIES = [("London", "GB"), ("Tokyo", "JP"), ("Sydney", "AU"), ("Toronto", "CA"), ("Oslo", "NO")]
 CURRENT = (

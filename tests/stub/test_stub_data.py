@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from weather_api.providers.wmo import WMO_TO_OWM
 from weather_api.stub import data
 
 
@@ -83,7 +84,7 @@ def test_weather_is_plausible_everywhere() -> None:
             assert 0 <= weather.wind_speed_ms <= weather.wind_gusts_ms
             assert 0 <= weather.wind_direction < 360
             assert 0 <= weather.cloud_cover <= 100
-            assert weather.weather_code in data.WMO_TO_OWM
+            assert weather.weather_code in WMO_TO_OWM
             assert -12 * 3600 <= weather.site.utc_offset_seconds <= 14 * 3600
 
 

@@ -8,7 +8,8 @@ from typing import Any
 import httpx
 import pytest
 
-from weather_api.stub.data import WMO_TO_OWM, conditions_at, geocode
+from weather_api.providers.wmo import WMO_TO_OWM
+from weather_api.stub.data import conditions_at, geocode
 
 WEATHER = "/data/2.5/weather"
 

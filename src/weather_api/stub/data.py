@@ -74,48 +74,6 @@ _SPREAD_DEGREES = 2.0
 _REGIONS = ("Northern", "Southern", "Eastern", "Western", "Central")
 
 
-@dataclass(frozen=True, slots=True)
-class OwmCondition:
-    """One row of OpenWeatherMap's weather condition table."""
-
-    id: int
-    main: str
-    description: str
-    icon: str
-    """Without the day/night letter: "01" becomes "01d" or "01n"."""
-
-
-# Every WMO code that Open-Meteo reports, with the OpenWeatherMap condition that means the same.
-WMO_TO_OWM: dict[int, OwmCondition] = {
-    0: OwmCondition(800, "Clear", "clear sky", "01"),
-    1: OwmCondition(801, "Clouds", "few clouds", "02"),
-    2: OwmCondition(802, "Clouds", "scattered clouds", "03"),
-    3: OwmCondition(804, "Clouds", "overcast clouds", "04"),
-    45: OwmCondition(741, "Fog", "fog", "50"),
-    48: OwmCondition(741, "Fog", "fog", "50"),
-    51: OwmCondition(300, "Drizzle", "light intensity drizzle", "09"),
-    53: OwmCondition(301, "Drizzle", "drizzle", "09"),
-    55: OwmCondition(302, "Drizzle", "heavy intensity drizzle", "09"),
-    56: OwmCondition(311, "Drizzle", "drizzle rain", "09"),
-    57: OwmCondition(312, "Drizzle", "heavy intensity drizzle rain", "09"),
-    61: OwmCondition(500, "Rain", "light rain", "10"),
-    63: OwmCondition(501, "Rain", "moderate rain", "10"),
-    65: OwmCondition(502, "Rain", "heavy intensity rain", "10"),
-    66: OwmCondition(511, "Rain", "freezing rain", "13"),
-    67: OwmCondition(511, "Rain", "freezing rain", "13"),
-    71: OwmCondition(600, "Snow", "light snow", "13"),
-    73: OwmCondition(601, "Snow", "snow", "13"),
-    75: OwmCondition(602, "Snow", "heavy snow", "13"),
-    77: OwmCondition(600, "Snow", "light snow", "13"),
-    80: OwmCondition(520, "Rain", "light intensity shower rain", "09"),
-    81: OwmCondition(521, "Rain", "shower rain", "09"),
-    82: OwmCondition(522, "Rain", "heavy intensity shower rain", "09"),
-    85: OwmCondition(620, "Snow", "light shower snow", "13"),
-    86: OwmCondition(621, "Snow", "shower snow", "13"),
-    95: OwmCondition(211, "Thunderstorm", "thunderstorm", "11"),
-    96: OwmCondition(201, "Thunderstorm", "thunderstorm with rain", "11"),
-    99: OwmCondition(202, "Thunderstorm", "thunderstorm with heavy rain", "11"),
-}
 # The codes the world draws from when a place has precipitation, above and below freezing.
 _WET_CODES = (45, 51, 53, 61, 63, 65, 80, 81, 95)
 _FROZEN_CODES = (45, 71, 73, 75, 85)

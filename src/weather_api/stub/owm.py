@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from weather_api.providers.wmo import WMO_TO_OWM
 from weather_api.stub.data import (
-    WMO_TO_OWM,
     SpeedUnit,
     TemperatureUnit,
     conditions_at,

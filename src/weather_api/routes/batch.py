@@ -15,6 +15,7 @@ from weather_api.routes.deps import ServiceDep, SettingsDep
 from weather_api.schemas import BatchResponse
 
 router = APIRouter(prefix="/v1", tags=["weather"])
+_COMPACT = (",", ":")  # as the spliced weather bodies are
 
 
 @router.get(
@@ -64,8 +65,8 @@ async def batch_weather(
 
 
 def _entry(raw: str, result: Cached[bytes] | WeatherApiError) -> bytes:
-    q = json.dumps(raw, ensure_ascii=False).encode()
+    q = json.dumps(raw, ensure_ascii=False, separators=_COMPACT).encode()
     if isinstance(result, Cached):
         return b'{"q":' + q + b',"status":200,"weather":' + result.value + b"}"
     problem = {"q": raw, "status": result.status, "problem": result.problem()}
-    return json.dumps(problem, ensure_ascii=False).encode()
+    return json.dumps(problem, ensure_ascii=False, separators=_COMPACT).encode()

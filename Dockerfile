@@ -23,8 +23,29 @@ COPY src src
 RUN /opt/weather-api/bin/python -m pip install --constraint requirements/constraints.txt . \
     && /opt/weather-api/bin/weather-api --help >/dev/null
 
+# The load-test image (`--target loadtest`): Locust with the locustfile, its settings and its
+# profiles, for the Locust master and workers in kustomize/components/locust. Locust goes into
+# the same virtualenv through the project's `loadtest` extra, so its version is the one pinned
+# in requirements/constraints.txt like everything else.
+FROM build AS loadtest-build
+RUN /opt/weather-api/bin/python -m pip install --constraint requirements/constraints.txt \
+        '.[loadtest]' \
+    && /opt/weather-api/bin/locust --version
+
+FROM ${BASE_IMAGE} AS loadtest
+ENV PATH=/opt/weather-api/bin:${PATH} \
+    PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1
+COPY --from=loadtest-build /opt/weather-api /opt/weather-api
+# Locust reads locust.conf from its working directory; profiles/*.conf are there for --config.
+WORKDIR /loadtest
+COPY loadtest/ ./
+USER 10001:10001
+ENTRYPOINT ["locust"]
+CMD ["--help"]
+
 # Keep `runtime` the last stage: a plain `docker build` / `minikube image build` builds the last
-# one. Extra images (a load-test stage, say) go above it and are built with --target.
+# one. Extra images, like the load-test one above, stay above it and are built with --target.
 FROM ${BASE_IMAGE} AS runtime
 # No shell, compiler or package manager is added; the app writes nothing to disk, so the
 # container runs with a read-only root filesystem (Kubernetes mounts an emptyDir on /tmp).

@@ -82,3 +82,10 @@ loadtest: $(STAMP)  ## headless Locust run, reports in loadtest/reports/ (PROFIL
 	$(BIN)/python loadtest/run.py --profile $(PROFILE) --processes $(PROCESSES) \
 		--stub-error-rate $(STUB_ERROR_RATE) $(if $(USERS),--users $(USERS)) \
 		$(if $(SPAWN_RATE),--spawn-rate $(SPAWN_RATE)) $(if $(RUN_TIME),--run-time $(RUN_TIME)) $(ARGS)
+
+# The load test on a cluster (README, "Load test on minikube"): Traefik's pinned CRDs first,
+# then kustomize/overlays/loadtest; the Locust Job in it runs the test.
+.PHONY: deploy-loadtest
+
+deploy-loadtest:  ## deploy the load-test overlay to the current kubectl context (CRDs first; README)
+	PYTHON=$(PYTHON) scripts/deploy-loadtest

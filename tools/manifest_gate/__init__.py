@@ -7,7 +7,8 @@ file, the object and the field at fault:
     render     `kubectl kustomize` succeeds
     schema     strict Kubernetes OpenAPI schemas, oldest and newest supported minor
     crd        custom resources against their pinned CRDs' openAPIV3Schema, unknown fields rejected
-    xref       references between objects resolve (selectors, ports, ConfigMaps, Secrets, HPA, ...)
+    xref       references between objects resolve (selectors, ports, ConfigMaps, Secrets, HPA,
+               RBAC, IngressRoutes, Locust master/workers/target, ...)
     app        the manifests agree with the app (routes, Settings fields, port, drain time)
     pss        the restricted Pod Security Standard, field by field
     checkov    checkov's Kubernetes policies, offline

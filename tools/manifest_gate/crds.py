@@ -3,6 +3,10 @@
 The CRD files are never committed. They are looked for, in order, in the cache, in a vendored
 copy beside the repository (`../shared/vendor-data/`, which is how CI seeds the cache offline)
 and at their pinned URL; whatever is found must match the pinned sha256.
+
+`python -m manifest_gate.crds` (tools/ on sys.path) prints the verified local path of each
+pinned file, for `make deploy-loadtest` to install the same CRDs the gate validated against;
+that needs only the standard library.
 """
 
 from __future__ import annotations
@@ -10,12 +14,11 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import sys
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from manifest_gate.model import REPO
 
@@ -107,6 +110,8 @@ def schemas_from_crds(docs: list[dict[str, Any]]) -> dict[Key, dict[str, Any]]:
 
 def load_pinned(cache: Path) -> dict[Key, dict[str, Any]]:
     """Schemas of all pinned CRD files (raises CrdUnavailableError)."""
+    import yaml  # here, so that main() runs on a bare python3
+
     docs: list[dict[str, Any]] = []
     for pin in PINNED:
         docs.extend(yaml.safe_load_all(fetch(pin, cache).read_text(encoding="utf-8")))
@@ -142,3 +147,19 @@ def strict_schema(node: Any) -> Any:
     ):
         out["additionalProperties"] = False
     return out
+
+
+def main(argv: list[str]) -> int:
+    """Print the verified path of every pinned CRD file (argument: the cache directory)."""
+    cache = Path(argv[0]) if argv else REPO / ".cache" / "crds"
+    try:
+        for pin in PINNED:
+            print(fetch(pin, cache))
+    except CrdUnavailableError as exc:
+        print(f"manifest_gate.crds: cannot get {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from manifest_gate import appcheck, policy, schema, xrefs
+from manifest_gate import appcheck, locustrefs, policy, schema, xrefs
 from manifest_gate.model import REPO, Finding, Obj, rel
 from manifest_gate.render import render
 
@@ -135,6 +135,7 @@ def main(argv: list[str] | None = None) -> int:
             "schema", lambda o=objs: schema.validate(o, versions=versions, crd_cache=args.crd_cache)
         )[0]
         found += xrefs.check(objs)
+        found += locustrefs.check(objs)
         found += policy.pss_restricted(objs)
         by_target[rel(target)].extend(found)
 

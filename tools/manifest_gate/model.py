@@ -102,6 +102,15 @@ class Obj:
             key = rf"^\s*(?:-\s*)?['\"]?{re.escape(leaf)}['\"]?\s*[:=]"
             value = self.value(field_path)
             searches: list[tuple[list[Path], str]] = []
+            position = re.search(r"\[(\d+)\]$", field_path)
+            if position and isinstance(value, str) and value:
+                # One item of a list of strings (an argument, say): the line that lists it, or
+                # the JSON patch that puts it there.
+                item = rf"^\s*(?:-\s*|value:\s*)['\"]?{re.escape(value)}['\"]?\s*(?:#.*)?$"
+                at = rf"/{re.escape(leaf)}/(?:{position.group(1)}|-)"
+                searches.append((own, item))
+                searches.append((own, rf"^\s*(?:-\s*)?path:\s*\S*{at}\s*$"))
+                searches.append(([origin], item))
             if isinstance(value, str | int | float | bool) and not isinstance(value, dict):
                 text = str(value).lower() if isinstance(value, bool) else str(value)
                 with_value = rf"{key}\s*['\"]?{re.escape(text)}['\"]?\s*(?:#.*)?$"

@@ -2,15 +2,30 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import kubernetes_validate
+import kubernetes_validate.utils
 
 from manifest_gate import crds
 from manifest_gate.model import Finding, Obj, fmt_path
+
+
+def _keep_schema_files_parsed() -> None:
+    """Parse each of kubernetes-validate's schema files once per run instead of once per call.
+
+    Its validate() reads and parses the kind's schema and the 1.5 MB of shared definitions on
+    every call, which made schema validation the slowest step of a run with many objects; the
+    files never change while the gate runs, and the parsed schemas are only read.
+    """
+    utils = kubernetes_validate.utils
+    read = getattr(utils, "schema_contents", None)
+    if read is not None and not hasattr(read, "cache_info"):
+        utils.schema_contents = functools.lru_cache(maxsize=None)(read)
 
 
 def _field(error: jsonschema.ValidationError) -> str:
@@ -31,6 +46,7 @@ def _message(error: jsonschema.ValidationError) -> str:
 
 def validate(objs: list[Obj], *, versions: list[str], crd_cache: Path) -> tuple[list[Finding], int]:
     """Findings for every object against every Kubernetes minor; also counts CRs checked."""
+    _keep_schema_files_parsed()
     findings: list[Finding] = []
     # CRDs that the render itself contains count too (an overlay may ship its own).
     local_crds = crds.schemas_from_crds([o.data for o in objs])

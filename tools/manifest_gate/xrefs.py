@@ -60,12 +60,23 @@ def _check_one(obj: Obj, index: Index) -> Iterator[Finding]:
             )
     if obj.kind == "HorizontalPodAutoscaler":
         ref = spec.get("scaleTargetRef") or {}
-        if index.get(str(ref.get("kind")), ns, str(ref.get("name"))) is None:
+        scaled = index.get(str(ref.get("kind")), ns, str(ref.get("name")))
+        if scaled is None:
             yield obj.finding(
                 "xref",
                 "spec.scaleTargetRef",
                 f"{ref.get('kind')} {ns}/{ref.get('name')} is not in this render",
             )
+        elif "replicas" in (scaled.data.get("spec") or {}):
+            yield scaled.finding(
+                "xref",
+                "spec.replicas",
+                f"{scaled.data['spec']['replicas']!r}, but HorizontalPodAutoscaler {ns}/{obj.name} "
+                "scales this object: every kubectl apply would reset the HPA's choice; remove "
+                "the field where the HPA is added",
+            )
+    if obj.kind in {"RoleBinding", "ClusterRoleBinding"}:
+        yield from _binding(obj, index)
     if obj.kind == "PodDisruptionBudget":
         selector = _match_labels(spec.get("selector"))
         if not any(_matches(selector, pod_labels(w)) for w in index.workloads(ns)):
@@ -171,6 +182,36 @@ def _ref(obj: Obj, index: Index, path: str, kind: str, ref: dict[str, Any]) -> I
         data.update(target.data.get("binaryData") or {})
         if key not in data:
             yield obj.finding("xref", f"{path}.key", f"{kind} {name} has no key {key!r}")
+
+
+BUILTIN_CLUSTER_ROLES = {"cluster-admin", "admin", "edit", "view"}
+"""ClusterRoles every cluster has (besides the system: ones)."""
+
+
+def _binding(obj: Obj, index: Index) -> Iterator[Finding]:
+    """The role and the ServiceAccounts a (Cluster)RoleBinding names are in the render.
+
+    A render here is a whole application, so a ServiceAccount it binds is one it creates
+    (`default` exists in every namespace).
+    """
+    ref = obj.data.get("roleRef") or {}
+    kind, name = str(ref.get("kind")), str(ref.get("name"))
+    builtin = kind == "ClusterRole" and (
+        name in BUILTIN_CLUSTER_ROLES or name.startswith("system:")
+    )
+    if not builtin and index.get(kind, obj.namespace if kind == "Role" else "", name) is None:
+        yield obj.finding("xref", "roleRef.name", f"{kind} {name} is not in this render")
+    for i, subject in enumerate(obj.data.get("subjects") or []):
+        if subject.get("kind") != "ServiceAccount" or subject.get("name") == "default":
+            continue
+        sa, sa_ns = str(subject.get("name")), str(subject.get("namespace") or obj.namespace)
+        if index.get("ServiceAccount", sa_ns, sa) is None:
+            yield obj.finding(
+                "xref",
+                f"subjects[{i}].name",
+                f"ServiceAccount {sa_ns}/{sa} is not in this render: the role would go to an "
+                "account no pod here runs as",
+            )
 
 
 def _ingressroute(obj: Obj, index: Index) -> Iterator[Finding]:

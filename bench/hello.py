@@ -1,4 +1,4 @@
-"""The server stack's ceiling: a raw ASGI app answering a fixed body, under the same uvicorn flags."""
+"""The server stack's ceiling: a raw ASGI app with a fixed body, under the same uvicorn flags."""
 
 from __future__ import annotations
 

@@ -67,10 +67,14 @@ def free_port() -> int:
 
 
 @contextmanager
-def started(name: str, argv: list[str], *, ready: str, env: dict[str, str] | None = None) -> Iterator[Server]:
+def started(
+    name: str, argv: list[str], *, ready: str, env: dict[str, str] | None = None
+) -> Iterator[Server]:
     """Run argv until the block ends; `ready` is a URL that answers 200 once it serves."""
     log = (HERE / "results" / f"{name}.log").open("wb")
-    process = subprocess.Popen(argv, env={**os.environ, **(env or {})}, stdout=log, stderr=log, cwd=ROOT)
+    process = subprocess.Popen(
+        argv, env={**os.environ, **(env or {})}, stdout=log, stderr=log, cwd=ROOT
+    )
     try:
         deadline = time.monotonic() + 20
         while True:
@@ -84,7 +88,9 @@ def started(name: str, argv: list[str], *, ready: str, env: dict[str, str] | Non
             if time.monotonic() > deadline:
                 raise RuntimeError(f"{name} did not start; see {log.name}")
             time.sleep(0.05)
-        yield Server(name, process, ready.rsplit("/", 1)[0] if name != "stub" else ready.split("/_stub")[0])
+        yield Server(
+            name, process, ready.rsplit("/", 1)[0] if name != "stub" else ready.split("/_stub")[0]
+        )
     finally:
         process.send_signal(signal.SIGINT)
         try:
@@ -94,13 +100,27 @@ def started(name: str, argv: list[str], *, ready: str, env: dict[str, str] | Non
         log.close()
 
 
-def wrk(url: str, *, connections: int, seconds: float, env: dict[str, str] | None = None) -> dict[str, Any]:
+def wrk(
+    url: str, *, connections: int, seconds: float, env: dict[str, str] | None = None
+) -> dict[str, Any]:
     """One wrk run (one thread); its summary as a dict."""
     result = subprocess.run(
-        ["wrk", "-t1", f"-c{connections}", f"-d{round(seconds)}s", "--timeout", "10s",
-         "-s", str(HERE / "wrk_report.lua"), url],
-        capture_output=True, text=True, check=True, env={**os.environ, **(env or {})},
-    )  # fmt: skip
+        [
+            "wrk",
+            "-t1",
+            f"-c{connections}",
+            f"-d{round(seconds)}s",
+            "--timeout",
+            "10s",
+            "-s",
+            str(HERE / "wrk_report.lua"),
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, **(env or {})},
+    )
     summary: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
     return summary
 
@@ -110,7 +130,9 @@ def upstream_calls(stub: Server) -> int:
     return int(stats["requests_total"])
 
 
-def measure(server: Server, path: str, stub: Server, *, connections: int, seconds: float) -> dict[str, float]:
+def measure(
+    server: Server, path: str, stub: Server, *, connections: int, seconds: float
+) -> dict[str, float]:
     """rps, latency, errors, CPU per request and upstream calls per request of one run."""
     cpu, calls = server.cpu_seconds(), upstream_calls(stub)
     run = wrk(server.url + path, connections=connections, seconds=seconds)
@@ -140,6 +162,60 @@ async def cold_burst(url: str, count: int) -> list[int]:
         return await asyncio.gather(*(one() for _ in range(count)))
 
 
+async def client_costs(stub_url: str, *, requests: int, concurrency: int) -> dict[str, float]:
+    """CPU ms per upstream request of each way to call the stub, in this process.
+
+    The choice behind weather_api.transport: httpx's default pool (httpcore), httpx's client
+    over our aiohttp transport, httpx requests straight into that transport (what the service
+    does), and aiohttp alone (the floor).
+    """
+    from weather_api.transport import AiohttpTransport
+
+    url = f"{stub_url}/data/2.5/weather"
+    params = {"q": "London,GB", "appid": "bench-key", "units": "metric", "lang": "en"}
+    timeout = httpx.Timeout(5.0)
+    limits = httpx.Limits(max_connections=100, max_keepalive_connections=100)
+
+    async def measure(one: Any) -> float:
+        gate = asyncio.Semaphore(concurrency)
+
+        async def bounded() -> None:
+            async with gate:
+                await one()
+
+        await asyncio.gather(*(bounded() for _ in range(concurrency * 2)))  # warm the pool
+        started = time.process_time()
+        await asyncio.gather(*(bounded() for _ in range(requests)))
+        return (time.process_time() - started) * 1000 / requests
+
+    costs: dict[str, float] = {}
+    async with httpx.AsyncClient(timeout=timeout, limits=limits) as client:
+        costs["httpx AsyncClient, httpcore pool"] = await measure(
+            lambda: client.get(url, params=params)
+        )
+    transport = AiohttpTransport(timeout=timeout, limits=limits)
+    async with httpx.AsyncClient(transport=transport, timeout=timeout) as client:
+        costs["httpx AsyncClient over our aiohttp transport"] = await measure(
+            lambda: client.get(url, params=params)
+        )
+    async with AiohttpTransport(timeout=timeout, limits=limits) as transport:
+
+        async def direct() -> None:
+            request = httpx.Request("GET", url, params=params)
+            response = await transport.handle_async_request(request)
+            await response.aread()
+
+        costs["httpx.Request into our aiohttp transport (the service)"] = await measure(direct)
+    async with aiohttp.ClientSession() as session:
+
+        async def raw() -> None:
+            async with session.get(url, params=params) as response:
+                await response.read()
+
+        costs["aiohttp alone"] = await measure(raw)
+    return costs
+
+
 def median_of(runs: list[dict[str, float]]) -> dict[str, float]:
     return {key: statistics.median(run[key] for run in runs) for key in runs[0]}
 
@@ -157,25 +233,65 @@ def main() -> int:
     ports = {name: free_port() for name in ("stub", "hello", "hit", "miss", "flask", "rss")}
     cmd = [PYTHON, "-m", "weather_api"]
     with ExitStack() as stack:
-        stub = stack.enter_context(started(
-            "stub", [*cmd, "stub", "--port", str(ports["stub"]), "--latency-ms", str(args.stub_latency_ms)],
-            ready=f"http://127.0.0.1:{ports['stub']}/_stub/healthz"))  # fmt: skip
+        stub = stack.enter_context(
+            started(
+                "stub",
+                [
+                    *cmd,
+                    "stub",
+                    "--port",
+                    str(ports["stub"]),
+                    "--latency-ms",
+                    str(args.stub_latency_ms),
+                ],
+                ready=f"http://127.0.0.1:{ports['stub']}/_stub/healthz",
+            )
+        )
 
         def service(name: str, *extra: str) -> Server:
-            argv = [*cmd, "serve", "--port", str(ports[name]), "--provider", "openweathermap",
-                    "--upstream-url", stub.url, "--log-level", "info", *extra]  # fmt: skip
-            return stack.enter_context(started(name, argv, ready=f"http://127.0.0.1:{ports[name]}/readyz", env=KEY_ENV))
+            argv = [
+                *cmd,
+                "serve",
+                "--port",
+                str(ports[name]),
+                "--provider",
+                "openweathermap",
+                "--upstream-url",
+                stub.url,
+                "--log-level",
+                "info",
+                *extra,
+            ]
+            return stack.enter_context(
+                started(name, argv, ready=f"http://127.0.0.1:{ports[name]}/readyz", env=KEY_ENV)
+            )
 
         servers = {
-            "hello": stack.enter_context(started(
-                "hello", [PYTHON, "-m", "uvicorn", "bench.hello:app", "--port", str(ports["hello"]), *UVICORN_FLAGS],
-                ready=f"http://127.0.0.1:{ports['hello']}/x")),  # fmt: skip
+            "hello": stack.enter_context(
+                started(
+                    "hello",
+                    [
+                        PYTHON,
+                        "-m",
+                        "uvicorn",
+                        "bench.hello:app",
+                        "--port",
+                        str(ports["hello"]),
+                        *UVICORN_FLAGS,
+                    ],
+                    ready=f"http://127.0.0.1:{ports['hello']}/x",
+                )
+            ),
             "hit": service("hit"),
             "miss": service("miss", "--cache-ttl", "0"),
-            "flask": stack.enter_context(started(
-                "flask", [PYTHON, str(HERE / "flask_app.py"), str(ports["flask"])],
-                ready=f"http://127.0.0.1:{ports['flask']}/",
-                env={"UPSTREAM_URL": stub.url})),  # fmt: skip
+            "flask": stack.enter_context(
+                started(
+                    "flask",
+                    [PYTHON, str(HERE / "flask_app.py"), str(ports["flask"])],
+                    ready=f"http://127.0.0.1:{ports['flask']}/",
+                    env={"UPSTREAM_URL": stub.url},
+                )
+            ),
         }
         paths = {"hello": "/", "hit": "/london/gb/", "miss": "/london/gb/", "flask": "/london/gb/"}
         httpx.get(servers["hit"].url + "/london/gb/")  # warm the cache of the hit case
@@ -184,9 +300,18 @@ def main() -> int:
         for round_number in range(1, args.rounds + 1):
             print(f"round {round_number}/{args.rounds}", file=sys.stderr, flush=True)
             for name, server in servers.items():
-                runs[name].append(measure(server, paths[name], stub, connections=conns, seconds=args.seconds))
-            runs["stub"].append(measure(
-                stub, "/data/2.5/weather?q=London,GB&appid=x", stub, connections=conns, seconds=args.seconds))  # fmt: skip
+                runs[name].append(
+                    measure(server, paths[name], stub, connections=conns, seconds=args.seconds)
+                )
+            runs["stub"].append(
+                measure(
+                    stub,
+                    "/data/2.5/weather?q=London,GB&appid=x",
+                    stub,
+                    connections=conns,
+                    seconds=args.seconds,
+                )
+            )
         results = {name: median_of(case_runs) for name, case_runs in runs.items()}
         # Every upstream request costs at least the stub's latency: the most a cache miss can do.
         bound = conns / (results["stub"]["mean_ms"] / 1000)
@@ -194,15 +319,30 @@ def main() -> int:
         print("cold burst: 1000 concurrent requests for one uncached city", file=sys.stderr)
         before = upstream_calls(stub)
         statuses = asyncio.run(cold_burst(servers["hit"].url + "/reykjavik/is/", 1000))
-        cold = {"requests": len(statuses), "ok": statuses.count(200), "upstream_calls": upstream_calls(stub) - before}
+        cold = {
+            "requests": len(statuses),
+            "ok": statuses.count(200),
+            "upstream_calls": upstream_calls(stub) - before,
+        }
+
+        print("upstream clients: 3000 requests each, 64 at a time", file=sys.stderr)
+        clients = asyncio.run(client_costs(stub.url, requests=3000, concurrency=conns))
 
         print("memory: 100k requests over 10k cities", file=sys.stderr)
         rss_server = service("rss")
         rss_before = rss_server.rss_mib()
-        flood = wrk(rss_server.url + "/", connections=conns, seconds=300,
-                    env={"WRK_CITIES": "10000", "WRK_LIMIT": "100000"})  # fmt: skip
-        memory = {"requests": flood["requests"], "errors": flood["socket_errors"] + flood["non_2xx"],
-                  "rss_start_mib": rss_before, "rss_mib": rss_server.rss_mib()}  # fmt: skip
+        flood = wrk(
+            rss_server.url + "/",
+            connections=conns,
+            seconds=300,
+            env={"WRK_CITIES": "10000", "WRK_LIMIT": "100000"},
+        )
+        memory = {
+            "requests": flood["requests"],
+            "errors": flood["socket_errors"] + flood["non_2xx"],
+            "rss_start_mib": rss_before,
+            "rss_mib": rss_server.rss_mib(),
+        }
 
     hit, miss, hello, flask = results["hit"], results["miss"], results["hello"], results["flask"]
     ratios = {
@@ -216,31 +356,68 @@ def main() -> int:
         ("cache miss <= 0.6 ms CPU per request", miss["cpu_ms_per_request"] <= 0.6),
         ("cache hit >= 30% of raw ASGI hello", ratios["hit_vs_hello"] >= 0.3),
         ("cache hit p99 <= 25 ms", hit["p99_ms"] <= 25),
-        ("1000 cold requests -> 1 upstream call", cold["upstream_calls"] == 1 and cold["ok"] == 1000),
-        ("RSS <= 150 MiB after 100k requests / 10k cities", memory["rss_mib"] <= 150 and memory["errors"] == 0),
+        (
+            "1000 cold requests -> 1 upstream call",
+            cold["upstream_calls"] == 1 and cold["ok"] == 1000,
+        ),
+        (
+            "RSS <= 150 MiB after 100k requests / 10k cities",
+            memory["rss_mib"] <= 150 and memory["errors"] == 0,
+        ),
     ]
 
-    print(f"\n{args.rounds} rounds x {args.seconds:g} s per case, {conns} connections, "
-          f"stub latency {args.stub_latency_ms:g} ms; medians\n")  # fmt: skip
-    print(f"{'case':<8}{'rps':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}{'CPU ms/req':>12}{'upstream/req':>14}")
+    print(
+        f"\n{args.rounds} rounds x {args.seconds:g} s per case, {conns} connections, "
+        f"stub latency {args.stub_latency_ms:g} ms; medians\n"
+    )
+    print(
+        f"{'case':<8}{'rps':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}"
+        f"{'CPU ms/req':>12}{'upstream/req':>14}"
+    )
     for name in ("hello", "hit", "miss", "flask", "stub"):
         r = results[name]
-        print(f"{name:<8}{r['rps']:>9.0f}{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}{r['errors']:>8.0f}"
-              f"{r['cpu_ms_per_request']:>12.3f}{r['upstream_calls_per_request']:>14.3f}")  # fmt: skip
-    print(f"\nlatency bound of a miss: {conns} / {results['stub']['mean_ms']:.1f} ms = {bound:.0f} rps")
-    print(f"miss / bound {ratios['miss_vs_latency_bound']:.0%}   miss / flask {ratios['miss_vs_flask']:.1f}x   "
-          f"hit / hello {ratios['hit_vs_hello']:.0%}")  # fmt: skip
-    print(f"cold burst: {cold['ok']}/{cold['requests']} ok, {cold['upstream_calls']} upstream call(s)")
-    print(f"memory: {memory['requests']} requests, {memory['errors']} errors, "
-          f"RSS {memory['rss_start_mib']:.0f} -> {memory['rss_mib']:.0f} MiB\n")  # fmt: skip
+        print(
+            f"{name:<8}{r['rps']:>9.0f}{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}{r['errors']:>8.0f}"
+            f"{r['cpu_ms_per_request']:>12.3f}{r['upstream_calls_per_request']:>14.3f}"
+        )
+    print(
+        f"\nlatency bound of a miss: {conns} / {results['stub']['mean_ms']:.1f} ms"
+        f" = {bound:.0f} rps"
+    )
+    print(
+        f"miss / bound {ratios['miss_vs_latency_bound']:.0%}   "
+        f"miss / flask {ratios['miss_vs_flask']:.1f}x   "
+        f"hit / hello {ratios['hit_vs_hello']:.0%}"
+    )
+    print(
+        f"cold burst: {cold['ok']}/{cold['requests']} ok, {cold['upstream_calls']} upstream call(s)"
+    )
+    print(
+        f"memory: {memory['requests']} requests, {memory['errors']} errors, "
+        f"RSS {memory['rss_start_mib']:.0f} -> {memory['rss_mib']:.0f} MiB\n"
+    )
+    print("upstream client, CPU ms per request at 64 concurrent (this process):")
+    for name, cost in clients.items():
+        print(f"  {cost:7.3f}  {name}")
+    print()
     for label, ok in targets:
         print(f"  [{'ok' if ok else 'MISSED'}] {label}")
 
     report = {
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "load": os.getloadavg()},
-        "settings": vars(args), "cases": results, "latency_bound_rps": bound, "ratios": ratios,
-        "cold_burst": cold, "memory": memory, "targets": {label: ok for label, ok in targets},
-    }  # fmt: skip
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "load": os.getloadavg(),
+        },
+        "settings": vars(args),
+        "cases": results,
+        "latency_bound_rps": bound,
+        "ratios": ratios,
+        "cold_burst": cold,
+        "memory": memory,
+        "upstream_clients_cpu_ms": clients,
+        "targets": dict(targets),
+    }
     (HERE / "results" / "latest.json").write_text(json.dumps(report, indent=2) + "\n")
     return 0 if all(ok for _, ok in targets) else 1
 

@@ -1,4 +1,4 @@
-"""Fresh hits of the city route are answered before FastAPI; everything else reaches FastAPI."""
+"""Well-formed city requests are answered before FastAPI; everything else reaches FastAPI."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import pytest
 
 from tests.conftest import make_settings, running_app
 from weather_api.cache import Cached, CacheStatus
-from weather_api.routes.fast_hits import FastCacheHits
+from weather_api.errors import LocationNotFound
+from weather_api.routes.city_fast_path import CityWeatherFastPath
 
 
 class Recorder:
@@ -24,21 +25,22 @@ class Recorder:
 
 
 class Service:
-    """Stands in for WeatherService: one cached query."""
-
-    def __init__(self) -> None:
-        self.asked: list[Any] = []
+    """Stands in for WeatherService: London in metric is cached, Paris is fetched, else 404."""
 
     def cached(self, query: Any) -> Any:
-        self.asked.append(query)
         if query.cache_key() == ("london", "GB", "metric", "en"):
             return Cached(b'{"name":"London"}', CacheStatus.HIT, age=3.2, ttl=100.7)
         return None
 
+    async def current(self, query: Any) -> Any:
+        if query.location.city == "Paris":
+            return Cached(b'{"name":"Paris"}', CacheStatus.MISS, age=0.0, ttl=600.0)
+        raise LocationNotFound(f"no {query.location}")
+
 
 async def call(path: str, query: bytes = b"", method: str = "GET") -> tuple[Recorder, list[Any]]:
     downstream, sent = Recorder(), []
-    layer = FastCacheHits(downstream)
+    layer = CityWeatherFastPath(downstream)
     scope = {
         "type": "http",
         "method": method,
@@ -67,10 +69,27 @@ async def test_a_fresh_hit_never_reaches_fastapi() -> None:
     assert body["body"] == b'{"name":"London"}'
 
 
+async def test_a_miss_is_fetched_by_the_layer() -> None:
+    """An uncached well-formed query is fetched through the service, still without FastAPI."""
+    downstream, sent = await call("/Paris/fr")
+    assert downstream.paths == []
+    assert sent[0]["status"] == 200
+    assert dict(sent[0]["headers"])[b"x-cache"] == b"miss"
+    assert sent[1]["body"] == b'{"name":"Paris"}'
+
+
+async def test_domain_errors_are_problems_from_the_layer() -> None:
+    """A domain error raised for a well-formed query is rendered as its problem here."""
+    downstream, sent = await call("/atlantis/gr/")
+    assert downstream.paths == []
+    assert sent[0]["status"] == 404
+    assert dict(sent[0]["headers"])[b"content-type"] == b"application/problem+json"
+    assert b'"instance":"/atlantis/gr/"' in sent[1]["body"]
+
+
 @pytest.mark.parametrize(
     ("path", "query", "method"),
     [
-        ("/london/uk/", b"units=standard", "GET"),  # not cached
         ("/london/uk/", b"units=metric", "HEAD"),
         ("/london/uk/", b"units=metric&x=1", "GET"),  # a parameter the layer does not know
         ("/london/uk/", b"units=kelvin", "GET"),
@@ -84,7 +103,7 @@ async def test_a_fresh_hit_never_reaches_fastapi() -> None:
     ],
 )
 async def test_everything_else_goes_on_to_fastapi(path: str, query: bytes, method: str) -> None:
-    """Misses, other methods, unknown or bad parameters and other paths are FastAPI's to answer."""
+    """Other methods, unknown or bad parameters and other paths are FastAPI's to answer."""
     downstream, _ = await call(path, query, method)
     assert downstream.paths == [path]
 

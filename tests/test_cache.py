@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from weather_api.cache import CacheStatus, TTLCache
+from weather_api.cache import Cached, CacheStatus, TTLCache
 
 
 class Clock:
@@ -169,3 +169,60 @@ def test_a_zero_ttl_cache_is_refused() -> None:
     """ttl 0 means no cache at all; the service builds none rather than a useless one."""
     with pytest.raises(ValueError, match="ttl"):
         TTLCache(ttl=0, max_entries=1)
+
+
+async def test_a_fill_reporting_an_age_leaves_the_value_only_the_ttl_it_has_left() -> None:
+    """A value another tier fetched 4 s ago is a hit with that age, and expires 6 s later."""
+    clock = Clock()
+    cache = make_cache(clock)
+
+    async def aged() -> str | Cached[str]:
+        return Cached("theirs", CacheStatus.HIT, age=4.0, ttl=6.0)
+
+    got = await cache.get("k", aged)
+    assert (got.value, got.status, got.age, got.ttl) == ("theirs", CacheStatus.HIT, 4.0, 6.0)
+    clock.now += 5
+    hit = await cache.get("k", Counter())
+    assert (hit.value, hit.status, hit.age, hit.ttl) == ("theirs", CacheStatus.HIT, 9, 1)
+    clock.now += 1
+    assert cache.peek("k") is None
+
+
+async def test_a_reported_ttl_never_outlasts_this_caches_own() -> None:
+    """A fill cannot make a value fresh for longer than this cache's ttl."""
+    clock = Clock()
+    cache = make_cache(clock)
+
+    async def long_lived() -> str | Cached[str]:
+        return Cached("v", CacheStatus.HIT, age=0.0, ttl=1000.0)
+
+    await cache.get("k", long_lived)
+    clock.now += 10
+    assert cache.peek("k") is None
+
+
+async def test_a_stale_value_from_the_fill_is_kept_for_errors_not_served_as_fresh() -> None:
+    """A fill answering stale: passed on as stale, never a hit, but there for stale-if-error."""
+    clock = Clock()
+    cache = make_cache(clock)
+
+    async def stale() -> str | Cached[str]:
+        return Cached("old", CacheStatus.STALE, age=30.0, ttl=0.0)
+
+    got = await cache.get("k", stale)
+    assert (got.value, got.status) == ("old", CacheStatus.STALE)
+    assert cache.peek("k") is None
+    clock.now += 50
+    again = await cache.get("k", Counter(error=Boom()))
+    assert (again.value, again.status, again.age) == ("old", CacheStatus.STALE, 80)
+
+
+async def test_a_stale_value_past_every_horizon_is_not_kept() -> None:
+    """A stale value older than ttl + stale_ttl is passed on once and not stored."""
+    cache = make_cache(Clock())
+
+    async def ancient() -> str | Cached[str]:
+        return Cached("ancient", CacheStatus.STALE, age=500.0, ttl=0.0)
+
+    assert (await cache.get("k", ancient)).value == "ancient"
+    assert len(cache) == 0

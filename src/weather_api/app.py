@@ -22,7 +22,7 @@ from weather_api.routes import batch, docs, health, metrics, weather
 from weather_api.routes.city_fast_path import CityWeatherFastPath
 from weather_api.routes.common import problem_response
 from weather_api.routes.deps import AppState
-from weather_api.service import WeatherService, build_cache
+from weather_api.service import WeatherService, build_cache, build_shared_cache
 from weather_api.transport import build_transport
 
 
@@ -59,12 +59,25 @@ def create_app(
                 stale_ttl=settings.cache_stale_ttl,
                 negative_ttl=settings.cache_negative_ttl,
             )
+            shared = build_shared_cache(
+                url=None if settings.cache_url is None else str(settings.cache_url),
+                ttl=settings.cache_ttl,
+                stale_ttl=settings.cache_stale_ttl,
+                lock_ttl=settings.cache_lock_ttl,
+                wait_timeout=settings.cache_wait_timeout,
+                timeout=settings.cache_redis_timeout,
+                backoff=settings.cache_redis_backoff,
+            )
             service = WeatherService(
                 build_provider(settings, upstream_transport),
                 cache=cache,
                 batch_concurrency=settings.batch_concurrency,
+                shared=shared,
             )
             collector = observability.register_cache(cache)
+            shared_collector = observability.register_shared_cache(shared)
+            if shared is not None:
+                await shared.ping()  # bounded; a Redis that is not there yet is logged, not fatal
             # Everything built so far lives as long as the process: move it out of the
             # collector's sight, so full collections under load scan only request garbage
             # (measured: 200-280 ms pauses over ~85k objects before, ~15 ms after).
@@ -76,6 +89,9 @@ def create_app(
             finally:
                 readiness.mark_draining()
                 observability.unregister(collector)
+                observability.unregister(shared_collector)
+                if shared is not None:
+                    await shared.aclose()
 
     app = WeatherApp(
         title="weather-api",

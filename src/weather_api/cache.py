@@ -63,6 +63,10 @@ class TTLCache(Generic[K, V]):
     own, so a caller that goes away does not cancel it for the others. When a fill fails with an
     error not listed in `negative_errors`, an expired value younger than `ttl + stale_ttl` is
     served as stale instead. Errors listed in `negative_errors` are remembered for `negative_ttl`.
+
+    A fill may return a `Cached` instead of a bare value: one that another cache tier has held
+    for `age` seconds stays fresh here only for the `ttl` it has left, and one marked stale is
+    kept for stale-if-error but never served as fresh.
     """
 
     def __init__(
@@ -106,7 +110,7 @@ class TTLCache(Generic[K, V]):
             ttl=entry.fresh_until - now,
         )
 
-    async def get(self, key: K, fill: Callable[[], Awaitable[V]]) -> Cached[V]:
+    async def get(self, key: K, fill: Callable[[], Awaitable[V | Cached[V]]]) -> Cached[V]:
         """The fresh value for `key`, filling it with `fill()` on a miss."""
         hit = self.peek(key)
         if hit is not None:
@@ -126,7 +130,7 @@ class TTLCache(Generic[K, V]):
         # shield: a caller cancelled while waiting must not cancel the fill others wait on.
         return await asyncio.shield(task)
 
-    async def _fill(self, key: K, fill: Callable[[], Awaitable[V]]) -> Cached[V]:
+    async def _fill(self, key: K, fill: Callable[[], Awaitable[V | Cached[V]]]) -> Cached[V]:
         try:
             value = await fill()
         except self._negative_errors as exc:
@@ -148,9 +152,21 @@ class TTLCache(Generic[K, V]):
                 ttl=0.0,
             )
         now = self._clock()
+        if isinstance(value, Cached):
+            return self._store_aged(key, value, now)
         fresh_until = now + self.ttl
         self._store(key, _Entry(value, None, now, fresh_until, fresh_until + self.stale_ttl))
         return Cached(value=value, status=CacheStatus.MISS, age=0.0, ttl=self.ttl)
+
+    def _store_aged(self, key: K, cached: Cached[V], now: float) -> Cached[V]:
+        """Keep a value the fill got from elsewhere only as long as it has left."""
+        stored_at = now - cached.age
+        fresh_until = now + min(cached.ttl, self.ttl)
+        # Kept for stale-if-error as long as a value fetched here at `stored_at` would be.
+        keep_until = max(fresh_until, stored_at + self.ttl + self.stale_ttl)
+        if keep_until > now:
+            self._store(key, _Entry(cached.value, None, stored_at, fresh_until, keep_until))
+        return cached
 
     def _store(self, key: K, entry: _Entry[V]) -> None:
         entries = self._entries

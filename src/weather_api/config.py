@@ -6,7 +6,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, HttpUrl, SecretStr, model_validator
+from pydantic import Field, HttpUrl, RedisDsn, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Seconds = Annotated[float, Field(ge=0)]
@@ -97,6 +97,20 @@ class Settings(BaseSettings):
     """How long past expiry an entry may still be served when the upstream fails."""
     cache_negative_ttl: Seconds = 60.0
     """How long "location not found" is remembered."""
+    cache_url: RedisDsn | None = None
+    """redis://host:port/db: a cache shared by every replica, behind the in-process one (one
+    upstream call per location per TTL however many replicas run); unset keeps the cache
+    in-process only. A password in it is never logged; give it in the environment, not as a flag."""
+    cache_lock_ttl: float = Field(default=10.0, gt=0)
+    """How long one replica may hold the lock on a location it fetches for all; keep it above
+    request_deadline, so that a live fetch keeps its lock."""
+    cache_wait_timeout: Seconds = 3.0
+    """How long the other replicas wait for that fetch, before serving stale or fetching too."""
+    cache_redis_timeout: float = Field(default=0.25, gt=0)
+    """The most one Redis call may take, connecting included; then the upstream is asked.
+    Redis answers in about a millisecond; this is above the stalls of a CPU-throttled pod."""
+    cache_redis_backoff: Seconds = 2.0
+    """After a Redis call fails, Redis is skipped this long before it is tried again."""
 
     @model_validator(mode="after")
     def _key_for_openweathermap(self) -> Settings:

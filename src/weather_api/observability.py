@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
     from weather_api.cache import TTLCache
+    from weather_api.shared_cache import SharedCache
 
 ACCESS_LOGGER = logging.getLogger("weather_api.access")
 
@@ -143,8 +144,47 @@ def register_cache(cache: TTLCache[Any, Any] | None) -> Collector | None:
     return collector
 
 
+class SharedCacheCollector(Collector):
+    """Exposes the shared (Redis) tier's counters and state at scrape time, as CacheCollector."""
+
+    def __init__(self, shared: SharedCache) -> None:
+        self._shared = shared
+
+    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+        """Yield the shared tier's counters, its errors and whether it is degraded."""
+        stats = self._shared.stats
+        events = CounterMetricFamily(
+            "weather_api_shared_cache_events",
+            "Shared cache lookups by result (waits: another process was fetching; unlocked: "
+            "fetched after waiting in vain; bypassed: Redis calls skipped while degraded).",
+            labels=["event"],
+        )
+        for event in ("hits", "misses", "waits", "stale", "unlocked", "bypassed"):
+            events.add_metric([event], getattr(stats, event))
+        yield events
+        yield CounterMetricFamily(
+            "weather_api_shared_cache_errors",
+            "Redis calls that failed or timed out.",
+            value=stats.errors,
+        )
+        yield GaugeMetricFamily(
+            "weather_api_shared_cache_degraded",
+            "1 while Redis fails and is skipped (answers come from the upstream), else 0.",
+            value=1 if self._shared.degraded else 0,
+        )
+
+
+def register_shared_cache(shared: SharedCache | None) -> Collector | None:
+    """Add the shared tier's collector to the process registry; undo with `unregister`."""
+    if shared is None:
+        return None
+    collector = SharedCacheCollector(shared)
+    REGISTRY.register(collector)
+    return collector
+
+
 def unregister(collector: Collector | None) -> None:
-    """Remove a collector added by `register_cache`."""
+    """Remove a collector added by `register_cache` or `register_shared_cache`."""
     if collector is not None:
         REGISTRY.unregister(collector)
 

@@ -8,17 +8,25 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from urllib.parse import quote
 
 from weather_api.cache import Cached, CacheStatus, TTLCache
 from weather_api.errors import LocationNotFound, WeatherApiError
 from weather_api.locations import WeatherQuery
 from weather_api.providers.base import WeatherProvider
+from weather_api.shared_cache import SharedCache
 
 WeatherCache = TTLCache[tuple[str, ...], bytes]
+# Bump when the cached JSON changes shape, so that replicas of two versions share no entries.
+SHARED_KEY_PREFIX = "weather-api:1:"
 
 
 class WeatherService:
-    """Current weather as encoded `CurrentWeather` JSON, cached per provider and query."""
+    """Current weather as encoded `CurrentWeather` JSON, cached per provider and query.
+
+    With a `shared` cache, it fills the in-process cache's misses: only fresh in-process hits
+    skip Redis, and one process fetches for all.
+    """
 
     def __init__(
         self,
@@ -26,9 +34,11 @@ class WeatherService:
         *,
         cache: WeatherCache | None,
         batch_concurrency: int,
+        shared: SharedCache | None = None,
     ) -> None:
         self.provider = provider
         self.cache = cache
+        self.shared = shared
         self._batch_concurrency = batch_concurrency
 
     async def current(self, query: WeatherQuery) -> Cached[bytes]:
@@ -36,7 +46,10 @@ class WeatherService:
         if self.cache is None:
             return Cached(await self._fetch(query), CacheStatus.MISS, age=0.0, ttl=0.0)
         key = (self.provider.name, *query.cache_key())
-        return await self.cache.get(key, lambda: self._fetch(query))
+        shared = self.shared
+        if shared is None:
+            return await self.cache.get(key, lambda: self._fetch(query))
+        return await self.cache.get(key, lambda: self._fetch_shared(shared, key, query))
 
     def cached(self, query: WeatherQuery) -> Cached[bytes] | None:
         """The fresh cached answer for `query`, if there is one; no upstream call."""
@@ -61,9 +74,20 @@ class WeatherService:
 
         return list(await asyncio.gather(*(one(query) for query in queries)))
 
+    async def _fetch_shared(
+        self, shared: SharedCache, key: tuple[str, ...], query: WeatherQuery
+    ) -> Cached[bytes]:
+        """From Redis, or from the provider by one process for all."""
+        return await shared.get(shared_key(key), lambda: self._fetch(query))
+
     async def _fetch(self, query: WeatherQuery) -> bytes:
         weather = await self.provider.current(query)
         return weather.model_dump_json(exclude_none=True).encode()
+
+
+def shared_key(key: tuple[str, ...]) -> str:
+    """The shared cache's key (under `SHARED_KEY_PREFIX`) for an in-process cache key."""
+    return ":".join(quote(part, safe="") for part in key)
 
 
 def build_cache(
@@ -77,5 +101,35 @@ def build_cache(
         max_entries=max_entries,
         stale_ttl=stale_ttl,
         negative_ttl=negative_ttl,
+        negative_errors=(LocationNotFound,),
+    )
+
+
+def build_shared_cache(
+    *,
+    url: str | None,
+    ttl: float,
+    stale_ttl: float,
+    lock_ttl: float,
+    wait_timeout: float,
+    timeout: float,
+    backoff: float,
+) -> SharedCache | None:
+    """The Redis tier behind the in-process cache, or None without a URL or with caching off.
+
+    "Not found" stays in the in-process tier only (`cache_negative_ttl`): the names are the
+    clients' choice, and shared they would let any client fill Redis with misspellings.
+    """
+    if url is None or ttl <= 0:
+        return None
+    return SharedCache.from_url(
+        url,
+        timeout=timeout,
+        ttl=ttl,
+        stale_ttl=stale_ttl,
+        lock_ttl=lock_ttl,
+        wait_timeout=wait_timeout,
+        backoff=backoff,
+        prefix=SHARED_KEY_PREFIX,
         negative_errors=(LocationNotFound,),
     )

@@ -42,9 +42,10 @@ format: $(STAMP)  ## apply ruff's formatting and safe fixes
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-bench: $(STAMP)  ## hot-path benchmark against the machine's limits (wrk; ~4 min; bench/results/latest.json)
-	scripts/ensure-debian-packages wrk:/usr/bin/wrk
+bench: $(STAMP)  ## hot-path benchmark against the machine's limits (wrk; ~4 min; bench/results/latest.json), then 4 processes sharing Redis (~2 min)
+	scripts/ensure-debian-packages wrk:/usr/bin/wrk redis-server:/usr/bin/redis-server
 	$(BIN)/python bench/run.py $(ARGS)
+	$(BIN)/python bench/shared_cache.py
 
 clean:  ## remove the virtualenv and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.* htmlcov

@@ -336,11 +336,11 @@ class SharedCache:
         self._open_until = now + self.backoff
         if first or now >= self._next_warning:
             self._next_warning = now + _LOG_EVERY
+            reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
             LOGGER.warning(
-                "shared cache %s unavailable (%s: %s); skipping it for %g s at a time",
+                "shared cache %s unavailable (%s); skipping it for %g s at a time",
                 self.where,
-                type(exc).__name__,
-                exc,
+                reason,
                 self.backoff,
                 extra={"fields": {"shared_cache": self.where, "errors": self.stats.errors}},
             )

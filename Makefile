@@ -90,3 +90,11 @@ loadtest: $(STAMP)  ## headless Locust run, reports in loadtest/reports/ (PROFIL
 
 deploy-loadtest:  ## deploy the load-test overlay to the current kubectl context (CRDs first; README)
 	PYTHON=$(PYTHON) scripts/deploy-loadtest
+
+# tests/hostile at full strength (README "Failure modes"): the fault matrix at the production
+# 8 s deadline in real server processes, 50,000 locations through the cache, ten times the
+# fuzzing. `make test` runs the same files in their quick form.
+.PHONY: soak
+
+soak: $(STAMP)  ## hostile-world long runs: fault matrix at production deadlines, 50k-location flood, 10x fuzzing (~6 min)
+	HOSTILE_SOAK=1 $(BIN)/pytest tests/hostile -s $(ARGS)

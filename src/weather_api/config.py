@@ -6,10 +6,12 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, HttpUrl, RedisDsn, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, HttpUrl, RedisDsn, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 Seconds = Annotated[float, Field(ge=0)]
+# An origin as browsers send it in `Origin` (scheme://host[:port], no path), or "*" for any.
+Origin = Annotated[str, Field(pattern=r"^(\*|https?://[^/\s?#]+)$")]
 
 
 class ProviderName(StrEnum):
@@ -52,6 +54,23 @@ class Settings(BaseSettings):
     """After SIGTERM, keep serving this long with /readyz at 503 before closing the socket."""
     shutdown_grace: Seconds = 20.0
     """Then, how long in-flight requests may take to finish."""
+
+    # --- clients: limits for slow, greedy or hostile ones (README "Failure modes")
+    keep_alive_timeout: int = Field(default=5, ge=1)
+    """Seconds an idle connection stays open, before its first request and between requests."""
+    request_read_timeout: float = Field(default=10.0, gt=0)
+    """Seconds a client may take to send one request, from its first byte to its last; a
+    slower one gets 408 and is disconnected (slowloris)."""
+    max_url_bytes: int = Field(default=16_384, ge=1024, le=65_535)
+    """Longest request target (path and query string) accepted; a longer one gets 414."""
+    max_header_bytes: int = Field(default=16_384, ge=1024)
+    """Most bytes of request headers accepted; more get 431."""
+    limit_concurrency: int = Field(default=2048, ge=0)
+    """Most connections and requests in progress at once (idle keep-alive connections count);
+    beyond it, new requests get 503 at once. 0: no limit."""
+    cors_origins: Annotated[tuple[Origin, ...], NoDecode] = ()
+    """Origins whose browser scripts may read the API's answers, comma-separated
+    (https://app.example.com), or "*" for any; empty (the default) sends no CORS headers."""
 
     # --- upstreams
     provider: ProviderName = ProviderName.OPENMETEO
@@ -111,6 +130,13 @@ class Settings(BaseSettings):
     Redis answers in about a millisecond; this is above the stalls of a CPU-throttled pod."""
     cache_redis_backoff: Seconds = 2.0
     """After a Redis call fails, Redis is skipped this long before it is tried again."""
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: object) -> object:
+        if isinstance(value, str):  # from a flag or the environment
+            return tuple(origin.strip() for origin in value.split(",") if origin.strip())
+        return value
 
     @model_validator(mode="after")
     def _key_for_openweathermap(self) -> Settings:

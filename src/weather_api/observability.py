@@ -18,7 +18,7 @@ import time
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
-from prometheus_client import REGISTRY, Gauge, Histogram
+from prometheus_client import REGISTRY, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
@@ -37,6 +37,11 @@ REQUEST_DURATION = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
 IN_FLIGHT = Gauge("weather_api_http_requests_in_flight", "HTTP requests being answered.")
+REFUSED = Counter(
+    "weather_api_http_requests_refused",
+    "Requests refused before the app saw them: 408 too slow, 414 URL or 431 headers too long.",
+    ["status"],
+)
 UPSTREAM_DURATION = Histogram(
     "weather_api_upstream_request_duration_seconds",
     "Time of one upstream request attempt, by provider and outcome.",
@@ -48,9 +53,11 @@ UPSTREAM_DURATION = Histogram(
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _APPID = re.compile(r"(appid=)[^&\s\"'\\]+", re.IGNORECASE)
+# Every answer: no content sniffing, no referrer, and no page of ours (/docs) inside a frame.
 _SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"no-referrer"),
+    (b"content-security-policy", b"frame-ancestors 'none'"),
 ]
 
 

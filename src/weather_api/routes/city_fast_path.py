@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl
 
 from weather_api.errors import InvalidQuery, WeatherApiError
-from weather_api.locations import Units, WeatherQuery, parse_lang, parse_location
-from weather_api.routes.common import problem_response, weather_response
+from weather_api.locations import CITY_MAX_LENGTH, Units, WeatherQuery, parse_lang, parse_location
+from weather_api.routes.common import LANG_RE, problem_response, weather_response
 
 if TYPE_CHECKING:
     from starlette.types import ASGIApp, Receive, Scope, Send
@@ -56,16 +56,26 @@ def _query(scope: Scope) -> WeatherQuery | None:
     # "/city/country/" -> ["", city, country, ""]; without the slash, the last is missing
     if len(parts) == 4 and parts[3] == "":
         parts.pop()
-    if len(parts) != 3 or parts[0] != "" or not parts[1] or len(parts[2]) != 2:
+    # The same limits as the route's OpenAPI description: what FastAPI would refuse, it refuses.
+    if (
+        len(parts) != 3
+        or parts[0] != ""
+        or not parts[1]
+        or len(parts[1]) > CITY_MAX_LENGTH
+        or len(parts[2]) != 2
+    ):
         return None
     units, lang = Units.STANDARD, "en"
     raw_query: bytes = scope["query_string"]
     try:
         if raw_query:
-            for name, value in parse_qsl(raw_query.decode("latin-1"), strict_parsing=True):
+            query = raw_query.decode("latin-1")
+            for name, value in parse_qsl(query, keep_blank_values=True, strict_parsing=True):
                 if name == "units":
                     units = Units(value)
                 elif name == "lang":
+                    if not LANG_RE.fullmatch(value):
+                        return None
                     lang = parse_lang(value)
                 else:
                     return None

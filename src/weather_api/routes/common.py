@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 from fastapi import Query
@@ -11,6 +12,10 @@ from weather_api.cache import Cached
 from weather_api.errors import PROBLEM_MEDIA_TYPE, WeatherApiError
 from weather_api.locations import Units
 
+LANG_PATTERN = r"^[A-Za-z]{2}([_-][A-Za-z]{2})?$"
+"""What `lang` may look like before `parse_lang` normalises it (the OpenAPI pattern)."""
+LANG_RE = re.compile(LANG_PATTERN)
+
 UnitsQuery = Annotated[
     Units,
     Query(description="standard: Kelvin, m/s; metric: Celsius, m/s; imperial: Fahrenheit, mph"),
@@ -18,10 +23,15 @@ UnitsQuery = Annotated[
 LangQuery = Annotated[
     str,
     Query(
-        pattern=r"^[A-Za-z]{2}([_-][A-Za-z]{2})?$",
+        pattern=LANG_PATTERN,
         description="Language of descriptions and names, e.g. en, de, pt_br",
     ),
 ]
+
+
+# A cached 502 or 504 would outlive the outage it reports; a 404 may name a location that
+# the upstream learns tomorrow (the service itself remembers it for cache_negative_ttl).
+NO_STORE = {"cache-control": "no-store"}
 
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -49,11 +59,11 @@ def weather_response(cached: Cached[bytes]) -> Response:
 
 
 def problem_response(error: WeatherApiError, *, instance: str) -> JSONResponse:
-    """The one place a domain error becomes an HTTP response."""
+    """The one place a domain error becomes an HTTP response; no cache may keep it."""
     return JSONResponse(
         error.problem(instance=instance),
         status_code=error.status,
-        headers=error.headers(),
+        headers={**error.headers(), **NO_STORE},
         media_type=PROBLEM_MEDIA_TYPE,
     )
 

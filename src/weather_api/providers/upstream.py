@@ -175,6 +175,10 @@ class UpstreamClient:
             ) from None
         except httpx.TransportError:
             raise _Transient(_unreachable(name)) from None
+        except httpx.DecodingError:  # e.g. `Content-Encoding: gzip` on a body that is not
+            raise UpstreamBadResponse(
+                f"The {name} upstream sent a body we cannot decode.", provider=name
+            ) from None
 
         status = response.status_code
         if status in (401, 403):

@@ -147,8 +147,6 @@ class SharedCache:
         self._redis = client
         self._negative_errors = negative_errors
         self._clock = clock
-        self._read_or_lock = client.register_script(_READ_OR_LOCK)
-        self._store_and_release = client.register_script(_STORE_AND_RELEASE)
         self._open_until: float | None = None  # the breaker: None while Redis answers
         self._next_warning = 0.0
 
@@ -246,7 +244,7 @@ class SharedCache:
         """The value if Redis has it, else whether this caller now holds the lock."""
         lock_ms = max(1, round(self.lock_ttl * 1000))
         answer = await self._call(
-            lambda: self._read_or_lock(keys=[keys.value, keys.lock], args=[token, lock_ms])
+            lambda: self._eval(_READ_OR_LOCK, [keys.value, keys.lock], [token, lock_ms])
         )
         if isinstance(answer, list):
             value, pttl = answer
@@ -277,8 +275,13 @@ class SharedCache:
         if value is not None:
             args.append(value)
         await self._call(
-            lambda: self._store_and_release(keys=[keys.value, keys.stale, keys.lock], args=args)
+            lambda: self._eval(_STORE_AND_RELEASE, [keys.value, keys.stale, keys.lock], args)
         )
+
+    async def _eval(self, script: str, keys: list[str], args: list[str | int | bytes]) -> Any:
+        # EVAL, not EVALSHA: one round trip always, also right after a restart emptied Redis's
+        # script cache (EVALSHA would fail, load the script, and try again: three).
+        return await self._redis.eval(script, len(keys), *keys, *args)
 
     def _aged(self, value: bytes, pttl: int, lifetime: float, status: CacheStatus) -> Cached[bytes]:
         # PTTL is -1 for a key stored without expiry (by hand): count it as just fetched.

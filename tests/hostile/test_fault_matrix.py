@@ -3,7 +3,7 @@
 faults x {cold, warm, stale} x both providers, over real sockets to the stub: each request is
 answered within the request deadline plus a margin, with the outcome README "Failure modes"
 documents (a cached or stale 200, else the 502/503/504 problem), never a 500; once the fault
-stops, the same requests succeed. `make test` runs it in process with a 1 s deadline;
+stops, the same requests succeed. `make test` runs it in process with a 2 s deadline;
 `make soak` (HOSTILE_SOAK=1) with the production defaults, one real server process per row,
 and more locations.
 """
@@ -23,7 +23,7 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 
-from tests.conftest import free_port, make_settings
+from tests.conftest import free_port, make_settings, running_app
 from tests.processes import weather_api_process
 from weather_api.app import create_app
 from weather_api.config import Settings
@@ -45,7 +45,11 @@ class Profile:
     in_process: bool
 
 
-QUICK = Profile(deadline=1.0, margin=0.5, ttl=1.0, locations=3, drip_ms=200, in_process=True)
+# Retries and Open-Meteo's two calls need room on a busy machine under coverage: with a 1 s
+# deadline a reset's second attempt could end past it (504 instead of 502). The drip outlasts
+# the deadline on the first call already (264 bytes of geocoding: 2.7 s); a geocoding answer
+# just inside it meets the bug in test_open_meteo_waits_one_deadline_not_two.
+QUICK = Profile(deadline=2.0, margin=1.0, ttl=2.0, locations=3, drip_ms=300, in_process=True)
 # Production defaults (8 s deadline, 2 attempts); the stall outlasts the deadline.
 LONG = Profile(deadline=8.0, margin=1.0, ttl=10.0, locations=10, drip_ms=1000, in_process=False)
 
@@ -324,3 +328,20 @@ async def test_fault_matrix() -> None:
 async def test_fault_matrix_soak() -> None:
     """The same matrix with the default 8 s deadline, 10 s TTL and real server processes."""
     await run_matrix(LONG)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug in providers/: each upstream call gets its own request_deadline, and Open-Meteo "
+    "makes two, so a client can wait twice the deadline (16 s by default)",
+)
+async def test_open_meteo_waits_one_deadline_not_two(stub: StubServer) -> None:
+    """A geocoding answer that arrives in time, then a forecast that does not: one deadline."""
+    deadline = 1.0
+    settings = make_settings(provider="openmeteo", upstream_url=stub.url, request_deadline=deadline)
+    # 32 bytes per 60 ms: the 264-byte geocoding answer takes ~0.5 s, the forecast ~1.8 s.
+    stub.config.update({"drip_ms": 60})
+    async with running_app(settings) as client:
+        response, seconds = await timed_get(client, "Qzslow")
+    assert response.status_code == 504
+    assert seconds < deadline + 0.4, f"{seconds:.2f} s"

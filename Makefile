@@ -44,8 +44,9 @@ format: $(STAMP)  ## apply ruff's formatting and safe fixes
 
 bench: $(STAMP)  ## hot-path benchmark against the machine's limits (wrk; ~4 min; bench/results/latest.json), then 4 processes sharing Redis (~2 min)
 	scripts/ensure-debian-packages wrk:/usr/bin/wrk redis-server:/usr/bin/redis-server
-	$(BIN)/python bench/run.py $(ARGS)
-	$(BIN)/python bench/shared_cache.py
+	# Both always run; the target fails if either missed a target.
+	$(BIN)/python bench/run.py $(ARGS); status=$$?; \
+		$(BIN)/python bench/shared_cache.py && exit $$status
 
 clean:  ## remove the virtualenv and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.* htmlcov

@@ -166,10 +166,10 @@ async def client_costs(stub_url: str, *, requests: int, concurrency: int) -> dic
     """CPU ms per upstream request of each way to call the stub, in this process.
 
     The choice behind weather_api.transport: httpx's default pool (httpcore), httpx's client
-    over our aiohttp transport, httpx requests straight into that transport (what the service
-    does), and aiohttp alone (the floor).
+    over our transport, httpx requests straight into our transport (what the service does),
+    and aiohttp's own client for comparison.
     """
-    from weather_api.transport import AiohttpTransport
+    from weather_api.transport import HttpTransport
 
     url = f"{stub_url}/data/2.5/weather"
     params = {"q": "London,GB", "appid": "bench-key", "units": "metric", "lang": "en"}
@@ -193,26 +193,26 @@ async def client_costs(stub_url: str, *, requests: int, concurrency: int) -> dic
         costs["httpx AsyncClient, httpcore pool"] = await measure(
             lambda: client.get(url, params=params)
         )
-    transport = AiohttpTransport(timeout=timeout, limits=limits)
+    transport = HttpTransport(timeout=timeout, limits=limits)
     async with httpx.AsyncClient(transport=transport, timeout=timeout) as client:
-        costs["httpx AsyncClient over our aiohttp transport"] = await measure(
+        costs["httpx AsyncClient over our transport"] = await measure(
             lambda: client.get(url, params=params)
         )
-    async with AiohttpTransport(timeout=timeout, limits=limits) as transport:
-
-        async def direct() -> None:
-            request = httpx.Request("GET", url, params=params)
-            response = await transport.handle_async_request(request)
-            await response.aread()
-
-        costs["httpx.Request into our aiohttp transport (the service)"] = await measure(direct)
     async with aiohttp.ClientSession() as session:
 
         async def raw() -> None:
             async with session.get(url, params=params) as response:
                 await response.read()
 
-        costs["aiohttp alone"] = await measure(raw)
+        costs["aiohttp's own client"] = await measure(raw)
+    async with HttpTransport(timeout=timeout, limits=limits) as transport:
+
+        async def direct() -> None:
+            request = httpx.Request("GET", url, params=params)
+            response = await transport.handle_async_request(request)
+            await response.aread()
+
+        costs["httpx.Request into our transport"] = await measure(direct)
     return costs
 
 

@@ -330,11 +330,6 @@ async def test_fault_matrix_soak() -> None:
     await run_matrix(LONG)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug in providers/: each upstream call gets its own request_deadline, and Open-Meteo "
-    "makes two, so a client can wait twice the deadline (16 s by default)",
-)
 async def test_open_meteo_waits_one_deadline_not_two(stub: StubServer) -> None:
     """A geocoding answer that arrives in time, then a forecast that does not: one deadline."""
     deadline = 1.0

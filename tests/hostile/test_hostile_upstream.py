@@ -86,11 +86,6 @@ def test_a_body_that_cannot_be_decoded_is_a_502(
     assert response.status_code == 502
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug in transport.py: the upstream body is read (and inflated) whole, with no size "
-    "limit, so one answer can take hundreds of MiB",
-)
 @pytest.mark.parametrize("mode", ["gzip-bomb", "huge"])
 def test_an_enormous_body_does_not_take_the_memory(
     upstream: HostileUpstream, service: tuple[Running, str], mode: str
@@ -116,6 +111,6 @@ def test_upstream_errors_that_carry_the_url_never_leak_the_key(
             response = httpx.get(f"{service[1]}{path}", timeout=10)
             seen.append(f"{response.status_code} {response.headers} {response.text}")
     output = service[0].output()
-    assert '"level": "debug"' in output
+    assert '"level":"debug"' in output
     hits = sum(text.count(API_KEY) for text in [*seen, output])
     assert hits == 0, f"sentinel found {hits} times"

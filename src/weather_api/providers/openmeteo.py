@@ -39,22 +39,23 @@ class OpenMeteoProvider:
         self._forecast_url = forecast_url.rstrip("/") + "/v1/forecast"
 
     async def current(self, query: WeatherQuery) -> CurrentWeather:
-        """Two upstream calls: the place, then its weather, mapped to OpenWeatherMap's shape."""
-        place = await self._geocode(query)
-        forecast = await self._upstream.get(
-            self._forecast_url,
-            params={
-                "latitude": str(place["latitude"]),
-                "longitude": str(place["longitude"]),
-                "current": _CURRENT,
-                "daily": _DAILY,
-                "timezone": "auto",
-                "timeformat": "unixtime",
-                "forecast_days": "1",
-                **_UNIT_PARAMS[query.units],
-            },
-            decode=json.loads,
-        )
+        """Two upstream calls within one deadline: the place, then its weather, in OWM's shape."""
+        with self._upstream.one_deadline():
+            place = await self._geocode(query)
+            forecast = await self._upstream.get(
+                self._forecast_url,
+                params={
+                    "latitude": str(place["latitude"]),
+                    "longitude": str(place["longitude"]),
+                    "current": _CURRENT,
+                    "daily": _DAILY,
+                    "timezone": "auto",
+                    "timeformat": "unixtime",
+                    "forecast_days": "1",
+                    **_UNIT_PARAMS[query.units],
+                },
+                decode=json.loads,
+            )
         try:
             if not isinstance(forecast, dict):
                 raise TypeError("forecast is not an object")

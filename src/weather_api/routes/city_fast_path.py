@@ -11,14 +11,16 @@ validation messages and of the OpenAPI description.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl
 
 from weather_api.errors import InvalidQuery, WeatherApiError
 from weather_api.locations import CITY_MAX_LENGTH, Units, WeatherQuery, parse_lang, parse_location
-from weather_api.routes.common import LANG_RE, problem_response, weather_response
+from weather_api.routes.common import LANG_RE, WeatherResponse, problem_response
 
 if TYPE_CHECKING:
+    from starlette.responses import Response
     from starlette.types import ASGIApp, Receive, Scope, Send
 
     from weather_api.service import WeatherService
@@ -37,22 +39,28 @@ class CityWeatherFastPath:
         query: WeatherQuery | None = None
         if scope["type"] == "http" and scope["method"] == "GET":
             service = scope.get("state", {}).get("service")
-            query = _query(scope) if service is not None else None
+            query = _query(scope["path"], scope["query_string"]) if service is not None else None
         if service is None or query is None:
             await self.app(scope, receive, send)
             return
         scope["weather_api.route"] = ROUTE_TEMPLATE
+        response: Response
         try:
             hit = service.cached(query)  # no await on a fresh hit: the cheapest answer there is
-            response = weather_response(hit or await service.current(query))
+            response = WeatherResponse(hit or await service.current(query))
         except WeatherApiError as error:
             response = problem_response(error, instance=scope["path"])
         await response(scope, receive, send)
 
 
-def _query(scope: Scope) -> WeatherQuery | None:
-    """The query the city route would build, or None to let the route decide."""
-    parts = scope["path"].split("/")
+@lru_cache(maxsize=4096)
+def _query(path: str, raw_query: bytes) -> WeatherQuery | None:
+    """The query the city route would build, or None to let the route decide.
+
+    Remembered for the most recent paths: parsing and checking a name costs ~8 us, and
+    popular cities come back again and again (the queries are immutable).
+    """
+    parts = path.split("/")
     # "/city/country/" -> ["", city, country, ""]; without the slash, the last is missing
     if len(parts) == 4 and parts[3] == "":
         parts.pop()
@@ -66,7 +74,6 @@ def _query(scope: Scope) -> WeatherQuery | None:
     ):
         return None
     units, lang = Units.STANDARD, "en"
-    raw_query: bytes = scope["query_string"]
     try:
         if raw_query:
             query = raw_query.decode("latin-1")

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import Query
 from fastapi.responses import JSONResponse, Response
 
-from weather_api.cache import Cached
+from weather_api.cache import Cached, CacheStatus
 from weather_api.errors import PROBLEM_MEDIA_TYPE, WeatherApiError
 from weather_api.locations import Units
 
@@ -53,9 +53,30 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     }
 
 
-def weather_response(cached: Cached[bytes]) -> Response:
-    """The stored JSON body with its freshness headers; no validation, no encoding."""
-    return Response(cached.value, media_type="application/json", headers=cache_headers(cached))
+class WeatherResponse(Response):
+    """A stored JSON body with its freshness headers: no validation, no encoding.
+
+    The headers are built straight into `raw_headers` rather than by `Response.__init__`,
+    which normalises a header dict at ~10 us a response: 5% of a cache hit.
+    """
+
+    media_type = "application/json"
+
+    def __init__(self, cached: Cached[bytes]) -> None:
+        self.status_code = 200
+        self.body = cached.value
+        self.background = None
+        self.raw_headers = [
+            (b"content-length", b"%d" % len(cached.value)),
+            (b"content-type", b"application/json"),
+            # How long a client may reuse the answer, and how old it is.
+            (b"cache-control", b"max-age=%d" % int(cached.ttl)),
+            (b"age", b"%d" % int(cached.age)),
+            (b"x-cache", _X_CACHE[cached.status]),
+        ]
+
+
+_X_CACHE = {status: status.value.encode() for status in CacheStatus}
 
 
 def problem_response(error: WeatherApiError, *, instance: str) -> JSONResponse:
@@ -66,12 +87,3 @@ def problem_response(error: WeatherApiError, *, instance: str) -> JSONResponse:
         headers={**error.headers(), **NO_STORE},
         media_type=PROBLEM_MEDIA_TYPE,
     )
-
-
-def cache_headers(cached: Cached[Any]) -> dict[str, str]:
-    """Freshness headers: how long a client may reuse the answer, and how old it is."""
-    return {
-        "cache-control": f"max-age={int(cached.ttl)}",
-        "age": str(int(cached.age)),
-        "x-cache": cached.status.value,
-    }

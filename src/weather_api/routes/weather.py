@@ -17,8 +17,8 @@ from weather_api.locations import (
 from weather_api.routes.common import (
     LangQuery,
     UnitsQuery,
+    WeatherResponse,
     problem_responses,
-    weather_response,
 )
 from weather_api.routes.deps import ServiceDep
 from weather_api.schemas import CurrentWeather
@@ -69,7 +69,7 @@ async def current_weather(
     `Cache-Control`, `Age` and `X-Cache` (hit, miss or stale) say how fresh it is.
     """
     query = WeatherQuery(parse_location(city, country), units=units, lang=parse_lang(lang))
-    return weather_response(await service.current(query))
+    return WeatherResponse(await service.current(query))
 
 
 # `/london/uk` (no slash) answers too, rather than redirecting: old clients did not follow.

@@ -13,7 +13,7 @@ import respx
 from tests.bodies import owm_london
 from tests.conftest import API_KEY, free_port, make_settings, running_app
 from tests.processes import weather_api_process
-from weather_api.observability import JsonFormatter
+from weather_api.logs import JsonFormatter
 from weather_api.stub import StubServer
 
 

@@ -1,7 +1,7 @@
-"""Logs, request ids and Prometheus metrics, kept cheap enough for the cache-hit path.
+"""Access log lines, request ids and Prometheus metrics, kept cheap enough for the cache-hit path.
 
-- JSON log lines on stderr, one per request from `ObservabilityMiddleware`, with every secret
-  the service knows (and any `appid=` query value) redacted from every line, tracebacks included.
+- One access log line per request from `ObservabilityMiddleware` (logs.py formats and writes
+  them).
 - `X-Request-ID`: a sane incoming one is kept, otherwise one is made; it is echoed back.
 - Metrics: request duration by route template and status, requests in flight, upstream duration
   by provider and outcome, cache events read from the cache's own counters at scrape time.
@@ -9,18 +9,17 @@
 
 from __future__ import annotations
 
-import logging
 import random
 import re
-import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client import REGISTRY, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
-from pydantic_core import to_json
+
+from weather_api.logs import log_access
 
 if TYPE_CHECKING:
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -28,7 +27,6 @@ if TYPE_CHECKING:
     from weather_api.cache import TTLCache
     from weather_api.shared_cache import SharedCache
 
-ACCESS_LOGGER = logging.getLogger("weather_api.access")
 
 REQUEST_DURATION = Histogram(
     "weather_api_http_request_duration_seconds",
@@ -52,7 +50,6 @@ UPSTREAM_DURATION = Histogram(
 # Clients choose the method string: anything unusual shares one label value.
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
-_APPID = re.compile(r"(appid=)[^&\s\"'\\]+", re.IGNORECASE)
 # Every answer: no content sniffing, no referrer, and no page of ours (/docs) inside a frame.
 _SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
@@ -71,60 +68,6 @@ def observe_upstream(*, provider: str, outcome: str, seconds: float) -> None:
 
 # Labelled children, looked up once: `.labels()` takes a lock and builds a key per call.
 _UPSTREAM_CHILDREN: dict[tuple[str, str], Any] = {}
-
-
-# --- logging ------------------------------------------------------------------------------
-
-
-class JsonFormatter(logging.Formatter):
-    """One JSON object per line; secrets are scrubbed from the finished line."""
-
-    def __init__(self, secrets: Iterable[str] = ()) -> None:
-        super().__init__()
-        self._secrets = [s for s in secrets if s]
-
-    def format(self, record: logging.LogRecord) -> str:
-        line: dict[str, Any] = {
-            "ts": round(record.created, 3),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "msg": record.getMessage(),
-        }
-        fields = getattr(record, "fields", None)
-        if fields:
-            line.update(fields)
-        if record.exc_info:
-            line["exc"] = self.formatException(record.exc_info)
-        # Redacted once, on the finished line; the pattern stops at JSON's quotes and escapes.
-        # pydantic-core's encoder: ~1 us a line where json.dumps takes ~8 (on every request).
-        return self.redact(to_json(line, fallback=str).decode())
-
-    def redact(self, text: str) -> str:
-        """Text with every known secret and `appid=` value replaced."""
-        for secret in self._secrets:
-            if secret in text:
-                text = text.replace(secret, "***")
-        return _APPID.sub(r"\1***", text) if "=" in text else text
-
-
-def configure_logging(level: str, *, secrets: Iterable[str] = ()) -> None:
-    """JSON logs on stderr for the whole process (uvicorn's and libraries' loggers included)."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter(secrets))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(level.upper())
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
-        logging.getLogger(name).handlers.clear()
-        logging.getLogger(name).propagate = True
-    # httpx logs every request URL at INFO, query string (and any key in it) included.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    # The logging HOWTO's "Optimization": skip what no line of ours shows (the caller's file
-    # and line is a stack walk per record).
-    logging._srcfile = None
-    logging.logThreads = False
-    logging.logProcesses = False
-    logging.logMultiprocessing = False
 
 
 # --- metrics of the cache -----------------------------------------------------------------
@@ -250,23 +193,17 @@ class ObservabilityMiddleware:
             if child is None:
                 child = self._durations[key] = REQUEST_DURATION.labels(*key)
             child.observe(seconds)
-            if ACCESS_LOGGER.isEnabledFor(logging.INFO):
-                ACCESS_LOGGER.info(
-                    "%s %s %d",
-                    method,
-                    template,
-                    status,
-                    extra={
-                        "fields": {
-                            "method": method,
-                            "route": template,
-                            "status": status,
-                            "duration_ms": round(seconds * 1000, 3),
-                            "request_id": request_id,
-                            "cache": cache,
-                        }
-                    },
-                )
+            log_access(
+                f"{method} {template} {status}",
+                {
+                    "method": method,
+                    "route": template,
+                    "status": status,
+                    "duration_ms": round(seconds * 1000, 3),
+                    "request_id": request_id,
+                    "cache": cache,
+                },
+            )
 
 
 def _route_template(scope: Scope) -> str:

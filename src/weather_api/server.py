@@ -15,7 +15,7 @@ from weather_api import observability
 from weather_api.app import create_app
 from weather_api.config import Settings
 from weather_api.lifecycle import DrainingServer, Readiness
-from weather_api.observability import configure_logging
+from weather_api.logs import configure_logging
 
 # After a refusal, the rest of what the client sends is read and dropped this long before the
 # socket closes: closing with unread bytes sends RST, which can destroy the answer in transit.

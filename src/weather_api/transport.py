@@ -257,7 +257,8 @@ class HttpTransport(httpx.AsyncBaseTransport):
         )
         # The body is whole and already decoded: mark it read, as `aread()` would after
         # passing it through httpx's (identity) decoder chain, which costs ~30 us a response.
-        # `_content` is where httpx 0.28 keeps it; test_transport.py checks `aread()` agrees.
+        # `_content` is where httpx 0.28 keeps it; tests/test_transport.py reads every answer
+        # through `aread()` and `.json()`.
         response._content = body
         response.is_stream_consumed = response.is_closed = True
         return response

@@ -35,6 +35,7 @@ from weather_api.config import Settings
 MAX_BODY_BYTES = 1 << 20
 """Default cap on an upstream body, before and after inflating: our answers are a few KiB."""
 
+_IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 _FRAMING = (b"content-length", b"transfer-encoding")
 _ENCODED = (b"content-encoding", b"content-length")
 _WBITS = {b"gzip": 16 + zlib.MAX_WBITS, b"x-gzip": 16 + zlib.MAX_WBITS, b"deflate": zlib.MAX_WBITS}
@@ -303,8 +304,9 @@ class HttpTransport(httpx.AsyncBaseTransport):
             try:
                 status, headers, body = await connection.exchange(head, self._timeout.read)
             except _Failure as failure:
-                # A server may close an idle connection just as we reuse it: try a new one.
-                if reused and failure.unused:
+                # A server may close an idle connection just as we reuse it: try a new one,
+                # when sending the request twice can do no harm.
+                if reused and failure.unused and request.method in _IDEMPOTENT:
                     continue
                 raise failure.error(str(failure), request=request) from None
             except _TooLarge:

@@ -49,7 +49,7 @@ bench: $(STAMP)  ## hot-path benchmark against the machine's limits (wrk; ~2.5 m
 		$(BIN)/python bench/shared_cache.py && exit $$status
 
 clean:  ## remove the virtualenv and caches
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage .coverage.* htmlcov
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis .coverage .coverage.* htmlcov
 
 MANIFESTS_VENV := .venv-manifests
 MANIFESTS_STAMP := $(MANIFESTS_VENV)/.installed

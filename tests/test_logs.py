@@ -60,8 +60,20 @@ def captured(monkeypatch: pytest.MonkeyPatch) -> Iterator[io.StringIO]:
 def test_access_lines_match_ordinary_records_and_are_redacted(captured: io.StringIO) -> None:
     """The access line's quick path writes what an ordinary record would, key redacted."""
     fields = {"method": "GET", "route": "/{city}/{country}/", "status": 200, "request_id": API_KEY}
-    logs.log_access("GET /{city}/{country}/ 200", fields)
-    logs.ACCESS_LOGGER.info("GET /{city}/{country}/ 200", extra={"fields": fields})
+    records: list[logging.LogRecord] = []
+
+    def seen(record: logging.LogRecord) -> bool:  # each record that goes the usual way
+        records.append(record)
+        return True
+
+    logs.ACCESS_LOGGER.addFilter(seen)
+    try:
+        logs.log_access("GET /{city}/{country}/ 200", fields)
+        assert records == []  # the quick path made no record
+        logs.ACCESS_LOGGER.info("GET /{city}/{country}/ 200", extra={"fields": fields})
+        assert len(records) == 1
+    finally:
+        logs.ACCESS_LOGGER.removeFilter(seen)
     assert logs._writer is not None
     logs._writer.close()
     quick, ordinary = (json.loads(line) for line in captured.getvalue().splitlines())

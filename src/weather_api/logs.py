@@ -155,13 +155,14 @@ def configure_logging(level: str, *, secrets: Iterable[str] = ()) -> None:
 
     The lines still queued are written when the process exits normally.
     """
-    global _writer
+    global _writer, _formatter
     if _writer is not None:
         _writer.close()
     _writer = LineWriter(sys.stderr)
     atexit.register(_writer.close)
+    _formatter = JsonFormatter(secrets)
     handler = QueuedLineHandler(_writer)
-    handler.setFormatter(JsonFormatter(secrets))
+    handler.setFormatter(_formatter)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

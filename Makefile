@@ -42,7 +42,7 @@ format: $(STAMP)  ## apply ruff's formatting and safe fixes
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-bench: $(STAMP)  ## hot-path benchmark against the machine's limits (wrk; ~2.5 min; bench/results/latest.json), then 4 processes sharing Redis (~2 min)
+bench: $(STAMP)  ## hot-path benchmark against the machine's limits (wrk; ~3 min; bench/results/latest.json), then 4 processes sharing Redis (~2 min)
 	scripts/ensure-debian-packages wrk:/usr/bin/wrk redis-server:/usr/bin/redis-server
 	# Both always run; the target fails if either missed a target.
 	$(BIN)/python bench/run.py $(ARGS); status=$$?; \

@@ -263,8 +263,8 @@ def median_of(runs: list[dict[str, float]]) -> dict[str, float]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--seconds", type=float, default=6.0, help="per case per round")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--seconds", type=float, default=5.0, help="per case per round")
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--stub-latency-ms", type=float, default=50.0)
     args = parser.parse_args()

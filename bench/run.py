@@ -15,8 +15,6 @@ import asyncio
 import json
 import os
 import platform
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -29,6 +27,8 @@ from typing import Any
 
 import aiohttp
 import httpx
+
+from processes import free_port, process
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -59,45 +59,15 @@ class Server:
         raise RuntimeError("no VmRSS")  # pragma: no cover
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @contextmanager
 def started(
     name: str, argv: list[str], *, ready: str, env: dict[str, str] | None = None
 ) -> Iterator[Server]:
     """Run argv until the block ends; `ready` is a URL that answers 200 once it serves."""
-    log = (HERE / "results" / f"{name}.log").open("wb")
-    process = subprocess.Popen(
-        argv, env={**os.environ, **(env or {})}, stdout=log, stderr=log, cwd=ROOT
-    )
-    try:
-        deadline = time.monotonic() + 20
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"{name} exited {process.returncode}; see {log.name}")
-            try:
-                if httpx.get(ready, timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{name} did not start; see {log.name}")
-            time.sleep(0.05)
+    with process(name, argv, ready=ready, env=env) as proc:
         yield Server(
-            name, process, ready.rsplit("/", 1)[0] if name != "stub" else ready.split("/_stub")[0]
+            name, proc, ready.rsplit("/", 1)[0] if name != "stub" else ready.split("/_stub")[0]
         )
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
 
 
 def wrk(url: str, *, connections: int, seconds: float) -> dict[str, Any]:

@@ -28,7 +28,6 @@ import json
 import os
 import platform
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -43,6 +42,8 @@ import aiohttp
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
+from processes import free_port, process
+
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
 PYTHON = sys.executable
@@ -56,47 +57,6 @@ CITIES = """
     cairo/eg nairobi/ke lagos/ng accra/gh dakar/sn lima/pe bogota/co santiago/cl quito/ec havana/cu
     ottawa/ca chicago/us denver/us boston/us
 """.split()  # noqa: SIM905
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@contextmanager
-def process(
-    name: str, argv: list[str], *, ready: str | None, env: dict[str, str] | None = None
-) -> Iterator[subprocess.Popen[bytes]]:
-    """Run argv until the block ends, logging to bench/results/NAME.log; `ready` answers 200."""
-    with (RESULTS / f"{name}.log").open("wb") as log:
-        proc = subprocess.Popen(
-            argv, env={**os.environ, **(env or {})}, stdout=log, stderr=log, cwd=HERE.parent
-        )
-        try:
-            deadline = time.monotonic() + 30
-            while ready is not None:
-                if proc.poll() is not None:
-                    raise RuntimeError(f"{name} exited {proc.returncode}; see {log.name}")
-                try:
-                    if httpx.get(ready, timeout=1).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise RuntimeError(f"{name} did not start; see {log.name}")
-                time.sleep(0.05)
-            yield proc
-        finally:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGINT)
-                try:
-                    proc.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
 
 
 class Redis:

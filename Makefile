@@ -85,14 +85,14 @@ loadtest: $(STAMP)  ## headless Locust run, reports in loadtest/reports/ (PROFIL
 		--stub-error-rate $(STUB_ERROR_RATE) $(if $(USERS),--users $(USERS)) \
 		$(if $(SPAWN_RATE),--spawn-rate $(SPAWN_RATE)) $(if $(RUN_TIME),--run-time $(RUN_TIME)) $(ARGS)
 
-# The load test on a cluster (README, "Load test on minikube"): Traefik's pinned CRDs first,
+# The load test on a cluster (docs/kubernetes.md, "Load test on minikube"): Traefik's pinned CRDs first,
 # then kustomize/overlays/loadtest; the Locust Job in it runs the test.
 .PHONY: deploy-loadtest
 
-deploy-loadtest:  ## deploy the load-test overlay to the current kubectl context (CRDs first; README)
+deploy-loadtest:  ## deploy the load-test overlay to the current kubectl context (CRDs first; docs/kubernetes.md)
 	PYTHON=$(PYTHON) scripts/deploy-loadtest
 
-# tests/hostile at full strength (README "Failure modes"): the fault matrix at the production
+# tests/hostile at full strength (docs/operations.md, "Failure modes"): the fault matrix at the production
 # 8 s deadline in real server processes, 50,000 locations through the cache, ten times the
 # fuzzing. `make test` runs the same files in their quick form.
 .PHONY: soak

@@ -55,7 +55,7 @@ class Settings(BaseSettings):
     shutdown_grace: Seconds = 20.0
     """Then, how long in-flight requests may take to finish."""
 
-    # --- clients: limits for slow, greedy or hostile ones (README "Failure modes")
+    # --- clients: limits for slow, greedy or hostile ones (docs/operations.md, "Failure modes")
     keep_alive_timeout: int = Field(default=5, ge=1)
     """Seconds an idle connection stays open, before its first request and between requests."""
     request_read_timeout: float = Field(default=10.0, gt=0)

@@ -7,7 +7,7 @@
   A write to stderr can block (a full pipe to a slow log collector, a busy disk), and on the
   event loop it would stall every request in the process; the logging cookbook's answer for
   handlers that block is a queue. Measured on the cache-hit path: ~4,700 rps with a write per
-  line, p99 up to 150 ms; README "Metrics and logs" has the figures with this writer.
+  line, p99 up to 150 ms; docs/operations.md, "Metrics and logs" has the figures with this writer.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ httpx stays the API (requests and responses are `httpx` objects, and tests hand 
 ms of CPU per request at 64 concurrent requests on pool bookkeeping, and aiohttp's pool under
 httpx still cost ~0.35 ms. Our upstream calls are small GETs answered by small JSON bodies, so
 this pool does only that, on the event loop's own protocol callbacks and the C parser uvicorn
-already uses: README "Upstream client" has the measurements.
+already uses: docs/benchmarks.md, "Upstream client" has the measurements.
 
 What it guarantees:
 - every failure is an httpx error: `ConnectError`/`ConnectTimeout`, `ReadTimeout` (no byte for

@@ -1,4 +1,4 @@
-"""The load-test overlay: what it renders, what README's walkthrough says about it, and the order
+"""The load-test overlay: what it renders, what docs/kubernetes.md's walkthrough says about it, and the order
 in which `make deploy-loadtest` talks to the cluster (against a stand-in kubectl)."""
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ def _one(objs: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
 
 
 def _readme_section() -> str:
-    text = (REPO / "README.md").read_text(encoding="utf-8")
+    text = (REPO / "docs" / "kubernetes.md").read_text(encoding="utf-8")
     start = text.index("## Load test on minikube")
     end = text.find("\n## ", start + 1)
     return text[start : end if end != -1 else None]
@@ -104,7 +104,7 @@ def test_traefik_matches_the_pinned_crds(rendered: list[dict[str, Any]]) -> None
 
 
 def test_readme_commands_match_the_manifests(rendered: list[dict[str, Any]]) -> None:
-    """Every image, namespace and object README's walkthrough names is one the overlay has."""
+    """Every image, namespace and object docs/kubernetes.md's walkthrough names is one the overlay has."""
     section = _readme_section()
     namespaces = {o["metadata"].get("namespace") for o in rendered} - {None}
     assert set(re.findall(r"kubectl -n (\S+)", section)) <= namespaces

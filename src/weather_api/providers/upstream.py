@@ -61,7 +61,7 @@ class UpstreamClient:
 
     It sends `httpx.Request`s straight to the process's one pooled transport. An
     `httpx.AsyncClient` in between adds URL merging, a cookie jar, auth and redirect handling
-    we do not use, at about a third of a cache miss's CPU (README "Upstream client").
+    we do not use, at about a third of a cache miss's CPU (docs/benchmarks.md, "Upstream client").
     """
 
     def __init__(

@@ -1,7 +1,7 @@
 """`GET /{city}/{country}/` for well-formed requests, answered before FastAPI's routing.
 
 This endpoint is the hot path. FastAPI's routing, dependency solving and parameter validation
-cost more CPU than a cache hit and half a cache miss's budget (README "Benchmark"), so this pure
+cost more CPU than a cache hit and half a cache miss's budget (docs/benchmarks.md), so this pure
 ASGI layer answers the requests it can read in full: a known city and country, and no query
 parameters but `units` and `lang`. It checks them with the same functions as the FastAPI route,
 asks the same service, and renders answers and problems with the same helpers. Anything else

@@ -1,9 +1,9 @@
 """Every upstream fault the stub can inject, against every state the cache can be in.
 
 faults x {cold, warm, stale} x both providers, over real sockets to the stub: each request is
-answered within the request deadline plus a margin, with the outcome docs/operations.md, "Failure modes"
-documents (a cached or stale 200, else the 502/503/504 problem), never a 500; once the fault
-stops, the same requests succeed. `make test` runs it in process with a 2 s deadline;
+answered within the request deadline plus a margin, with the outcome that docs/operations.md
+("Failure modes") documents (a cached or stale 200, else the 502/503/504 problem), never a 500;
+once the fault stops, the same requests succeed. `make test` runs it in process with a 2 s deadline;
 `make soak` (HOSTILE_SOAK=1) with the production defaults, one real server process per row,
 and more locations.
 """

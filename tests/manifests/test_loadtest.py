@@ -1,5 +1,5 @@
-"""The load-test overlay: what it renders, what docs/kubernetes.md's walkthrough says about it, and the order
-in which `make deploy-loadtest` talks to the cluster (against a stand-in kubectl)."""
+"""The load-test overlay: what it renders, what docs/kubernetes.md's walkthrough says about it, and
+the order in which `make deploy-loadtest` talks to the cluster (against a stand-in kubectl)."""
 
 from __future__ import annotations
 
@@ -104,7 +104,7 @@ def test_traefik_matches_the_pinned_crds(rendered: list[dict[str, Any]]) -> None
 
 
 def test_readme_commands_match_the_manifests(rendered: list[dict[str, Any]]) -> None:
-    """Every image, namespace and object docs/kubernetes.md's walkthrough names is one the overlay has."""
+    """Each image, namespace and object the docs/kubernetes.md walkthrough names is rendered."""
     section = _readme_section()
     namespaces = {o["metadata"].get("namespace") for o in rendered} - {None}
     assert set(re.findall(r"kubectl -n (\S+)", section)) <= namespaces

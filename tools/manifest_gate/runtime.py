@@ -51,8 +51,8 @@ def memory_bytes(value: Any) -> float | None:
     if not unit:
         return number
     if unit.lower().endswith("i") or unit.lower().endswith("b"):  # 256Mi, and Redis' 96mb
-        return number * 1024 ** powers[unit[0].lower()]
-    return number * 1000 ** powers[unit[0].lower()]
+        return float(number * 1024 ** powers[unit[0].lower()])
+    return float(number * 1000 ** powers[unit[0].lower()])
 
 
 def _image(container: dict[str, Any]) -> str:
@@ -75,7 +75,10 @@ def _traefik_args(objs: list[Obj], namespace: str) -> Iterator[tuple[Obj, str, d
             yield obj, cpath, flags
 
 
-def _serving(objs: list[Obj], service: Obj, serving: list[tuple[AppContainer, dict[str, Any]]]):  # type: ignore[no-untyped-def]
+def _serving(
+    service: Obj, serving: list[tuple[AppContainer, dict[str, Any]]]
+) -> list[tuple[AppContainer, dict[str, Any]]]:
+    """The service containers (with their settings) that a Service sends its traffic to."""
     selector = {
         str(k): str(v) for k, v in ((service.data.get("spec") or {}).get("selector") or {}).items()
     }
@@ -106,7 +109,7 @@ def proxy_idle_timeouts(
                 service = index.get("Service", ns, str(svc.get("name")))
                 if service is None:
                     continue  # xrefs reports it
-                pods = _serving(objs, service, serving)
+                pods = _serving(service, serving)
                 if not pods:
                     continue
                 keep_alive = min(float(s["keep_alive_timeout"]) for _, s in pods)

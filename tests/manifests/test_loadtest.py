@@ -157,6 +157,10 @@ def test_readme_commands_match_the_manifests(rendered: list[dict[str, Any]]) -> 
         full = {"hpa": "HorizontalPodAutoscaler", "job": "Job", "service": "Service"}[kind]
         _one(rendered, full, name)
     assert "make deploy-loadtest" in section
+    assert "make loadtest-result" in section
+    for step in ("**Deploy.**", "**Watch.**", "**Result.**", "**Second run.**", "**Clean up.**"):
+        assert step in section
+    assert "wait for the next master" not in section
     assert "kubectl apply -k kustomize/overlays/loadtest" in section
 
 

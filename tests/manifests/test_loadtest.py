@@ -1,5 +1,6 @@
-"""The load-test overlay: what it renders, what docs/kubernetes.md's walkthrough says about it, and
-the order in which `make deploy-loadtest` talks to the cluster (against a stand-in kubectl)."""
+"""The load-test overlay: what it renders, what docs/kubernetes.md's walkthrough says about it,
+and the order in which `make deploy-loadtest` and `make loadtest-result` talk to the cluster
+(against a stand-in kubectl)."""
 
 from __future__ import annotations
 
@@ -103,8 +104,38 @@ def test_traefik_matches_the_pinned_crds(rendered: list[dict[str, Any]]) -> None
     assert not any(a.startswith("--api") for a in args), "no dashboard or API"
 
 
+def test_workers_end_with_the_run(rendered: list[dict[str, Any]]) -> None:
+    """The workers are a Job of as many pods as the master expects, never restarted."""
+    workers = _one(rendered, "Job", "locust-worker")
+    master = _one(rendered, "Job", "locust-master")
+    assert not [
+        o for o in rendered if o["kind"] == "Deployment" and "locust" in o["metadata"]["name"]
+    ]
+    spec = workers["spec"]
+    assert spec["template"]["spec"]["restartPolicy"] == "Never"
+    assert spec["backoffLimit"] == 0
+    assert spec["activeDeadlineSeconds"] >= master["spec"]["activeDeadlineSeconds"]
+    args = master["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert f"--expect-workers={spec['parallelism']}" in args
+    assert spec["completions"] == spec["parallelism"]
+
+
+def test_traefik_rbac_stays_in_the_namespace(rendered: list[dict[str, Any]]) -> None:
+    """Traefik has a Role and RoleBinding, watches its own namespace, nothing is cluster-wide."""
+    assert not [o for o in rendered if o["kind"] in {"ClusterRole", "ClusterRoleBinding"}]
+    binding = _one(rendered, "RoleBinding", "traefik")
+    assert binding["roleRef"] == {
+        "apiGroup": "rbac.authorization.k8s.io",
+        "kind": "Role",
+        "name": "traefik",
+    }
+    assert binding["subjects"][0]["namespace"] == "weather-loadtest"
+    args = _one(rendered, "Deployment", "traefik")["spec"]["template"]["spec"]["containers"][0]
+    assert "--providers.kubernetescrd.disableClusterScopeResources=true" in args["args"]
+
+
 def test_readme_commands_match_the_manifests(rendered: list[dict[str, Any]]) -> None:
-    """Each image, namespace and object the docs/kubernetes.md walkthrough names is rendered."""
+    """Every image, namespace and object the docs' walkthrough names is one the overlay has."""
     section = _readme_section()
     namespaces = {o["metadata"].get("namespace") for o in rendered} - {None}
     assert set(re.findall(r"kubectl -n (\S+)", section)) <= namespaces
@@ -126,20 +157,28 @@ def test_readme_commands_match_the_manifests(rendered: list[dict[str, Any]]) -> 
         full = {"hpa": "HorizontalPodAutoscaler", "job": "Job", "service": "Service"}[kind]
         _one(rendered, full, name)
     assert "make deploy-loadtest" in section
+    assert "make loadtest-result" in section
+    for step in ("**Deploy.**", "**Watch.**", "**Result.**", "**Second run.**", "**Clean up.**"):
+        assert step in section
+    assert "wait for the next master" not in section
     assert "kubectl apply -k kustomize/overlays/loadtest" in section
 
 
 FAKE_KUBECTL = """\
     #!{python}
     # A stand-in kubectl: records each call, answers like a cluster that needs the CRDs first.
-    import json, os, re, sys
+    import json, os, re, subprocess, sys
     args = sys.argv[1:]
     state = os.environ["FAKE_STATE"]
     with open(os.path.join(state, "calls"), "a") as log:
         log.write(json.dumps(args) + "\\n")
     words = " ".join(args)
     if args[:2] == ["config", "current-context"]:
-        print("minikube")
+        print(os.environ.get("FAKE_CONTEXT", "minikube"))
+    elif args[:1] == ["kustomize"]:
+        sys.exit(subprocess.run([{kubectl!r}, *args]).returncode)
+    elif "get apiservice" in words:
+        print(os.environ.get("FAKE_METRICS", "True"), end="")
     elif "--server-side" in args:
         text = open(args[args.index("-f") + 1]).read()
         for name in re.findall(r"^  name: (\\S+\\.traefik\\.io)$", text, re.M):
@@ -147,7 +186,10 @@ FAKE_KUBECTL = """\
     elif "get job" in words:
         if os.environ.get("FAKE_JOB") != "1":
             sys.exit('Error from server (NotFound): jobs.batch "locust-master" not found')
-        print("job.batch/locust-master")
+        if "json" in args:
+            print(open(os.path.join(state, "job.json")).read())
+        else:
+            print("job.batch/" + args[args.index("job") + 1])
     elif args[:2] == ["apply", "-k"]:
         tries = os.path.join(state, "applies")
         n = int(open(tries).read()) if os.path.exists(tries) else 0
@@ -155,6 +197,18 @@ FAKE_KUBECTL = """\
         if n < int(os.environ.get("FAKE_APPLY_FAILS", "0")):
             sys.exit(os.environ["FAKE_APPLY_ERROR"])
         print("ingressroute.traefik.io/weather-api created")
+    elif "get hpa weather-api -o json" in words:
+        print(json.dumps(json.load(open(os.path.join(state, "hpa.json")))))
+    elif "get events" in words:
+        print(json.dumps(json.load(open(os.path.join(state, "events.json")))))
+    elif "logs job/locust-master" in words:
+        print(open(os.path.join(state, "locust.log")).read())
+"""
+
+FAKE_MINIKUBE = """\
+    #!/bin/sh
+    # A stand-in minikube: `image ls` lists what FAKE_IMAGES holds.
+    for image in $FAKE_IMAGES; do echo "docker.io/library/$image"; done
 """
 
 NO_MATCHES = (
@@ -164,18 +218,27 @@ NO_MATCHES = (
 )
 
 
-def _deploy(tmp_path: Path, **env: str) -> tuple[subprocess.CompletedProcess[str], list[list[str]]]:
+def _deploy(
+    tmp_path: Path, script: str = "deploy-loadtest", **env: str
+) -> tuple[subprocess.CompletedProcess[str], list[list[str]]]:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     fake = bin_dir / "kubectl"
-    fake.write_text(textwrap.dedent(FAKE_KUBECTL.format(python=sys.executable)))
+    fake.write_text(
+        textwrap.dedent(FAKE_KUBECTL.format(python=sys.executable, kubectl=str(KUBECTL)))
+    )
     fake.chmod(0o755)
+    minikube = bin_dir / "minikube"
+    minikube.write_text(textwrap.dedent(FAKE_MINIKUBE))
+    minikube.chmod(0o755)
     run = subprocess.run(
-        [str(REPO / "scripts" / "deploy-loadtest")],
+        [str(REPO / "scripts" / script)],
         cwd=REPO,
         env={
             **os.environ,
             "KUBECTL": str(fake),
+            "MINIKUBE": str(minikube),
+            "FAKE_IMAGES": "weather-api:dev weather-api-loadtest:dev",
             "PYTHON": sys.executable,
             "FAKE_STATE": str(tmp_path),
             "FAKE_APPLY_ERROR": NO_MATCHES,
@@ -214,16 +277,31 @@ def test_deploy_installs_crds_before_the_overlay(tmp_path: Path) -> None:
     ]
     assert order == sorted(order)
     deleted = [c for c in calls if "delete" in c]
-    assert deleted == [["-n", "weather-loadtest", "delete", "job", "locust-master", "--wait=true"]]
-    assert verbs.index("apply -k") > calls.index(deleted[0])
-    assert verbs.count("apply -k") == 2  # the first one met the race and was retried
-    rollouts = [c[4] for c in calls if c[2:4] == ["rollout", "status"]]
-    assert rollouts == [
-        "deployment/weather-stub",
-        "deployment/weather-api",
-        "deployment/traefik",
-        "deployment/locust-worker",
+    assert deleted == [
+        [
+            "-n",
+            "weather-loadtest",
+            "delete",
+            "job",
+            "locust-master",
+            "--cascade=foreground",
+            "--wait=true",
+        ],
+        [
+            "-n",
+            "weather-loadtest",
+            "delete",
+            "job",
+            "locust-worker",
+            "--cascade=foreground",
+            "--wait=true",
+        ],
     ]
+    assert verbs.index("apply -k") > calls.index(deleted[-1])
+    assert verbs.count("apply -k") == 2  # the first one met the race and was retried
+    rollouts = sorted(c[4] for c in calls if c[2:4] == ["rollout", "status"])
+    assert rollouts == ["deployment/traefik", "deployment/weather-api", "deployment/weather-stub"]
+    assert "images on the node: weather-api-loadtest:dev weather-api:dev" in run.stderr
 
 
 def test_deploy_stops_on_other_errors(tmp_path: Path) -> None:
@@ -236,3 +314,98 @@ def test_deploy_stops_on_other_errors(tmp_path: Path) -> None:
     assert [c[:2] for c in calls].count(["apply", "-k"]) == 1
     assert not any(c[2:4] == ["rollout", "status"] for c in calls)
     assert not any("delete" in c for c in calls)  # no previous Job to delete
+
+
+def test_deploy_stops_without_the_metrics_api(tmp_path: Path) -> None:
+    """No metrics-server: the deploy says how to enable it and applies nothing."""
+    run, calls = _deploy(tmp_path, FAKE_METRICS="False")
+    assert run.returncode == 1
+    assert "minikube addons enable metrics-server" in run.stderr
+    assert not any(c[:1] == ["apply"] for c in calls)
+
+
+def test_deploy_stops_when_an_image_is_not_on_minikube(tmp_path: Path) -> None:
+    """A locally built image missing from the node fails at once, with the build command."""
+    run, calls = _deploy(tmp_path, FAKE_IMAGES="weather-api:dev")
+    assert run.returncode == 1
+    assert "minikube image build -t weather-api-loadtest:dev --build-opt=target=loadtest ." in (
+        run.stderr
+    )
+    assert not any(c[:1] == ["apply"] for c in calls)
+
+
+def test_deploy_skips_the_image_check_elsewhere(tmp_path: Path) -> None:
+    """On another context (kind, say) the image check is skipped, and says so."""
+    run, _ = _deploy(tmp_path, FAKE_CONTEXT="kind-kind", FAKE_IMAGES="")
+    assert run.returncode == 0, run.stderr
+    assert "image check skipped: context kind-kind is not minikube" in run.stderr
+
+
+LOCUST_LOG = """\
+progress: 300 users, 271.0 rps, 0.00% failed
+Type     Name                 # reqs      # fails |    Avg     Min     Max    Med |   req/s
+GET      /[city]/[country]/    81000     0(0.00%) |     95      40     900     90 |  270.00
+Type     Name                 50%    66%    75%    80%    90%    95%    98%    99%
+GET      /[city]/[country]/    90    100    110    120    150    200    300    400
+thresholds (ci) met
+"""
+
+
+def _result_state(tmp_path: Path, condition: str) -> None:
+    start = "2026-01-01T10:00:00Z"
+    job = {
+        "status": {
+            "startTime": start,
+            "completionTime": "2026-01-01T10:06:10Z",
+            "conditions": [{"type": condition, "status": "True", "reason": "BackoffLimitExceeded"}],
+        }
+    }
+    hpa = {
+        "spec": {"minReplicas": 4, "maxReplicas": 10},
+        "status": {
+            "currentReplicas": 8,
+            "currentMetrics": [{"resource": {"current": {"averageUtilization": 65}}}],
+        },
+    }
+    events = {
+        "items": [
+            {
+                "lastTimestamp": "2026-01-01T09:58:00Z",
+                "message": "New size: 4; reason: Current number of replicas below Spec.MinReplicas",
+            },
+            {
+                "lastTimestamp": "2026-01-01T10:01:05Z",
+                "message": "New size: 8; reason: cpu resource utilization (percentage of "
+                "request) above target",
+            },
+        ]
+    }
+    for name, value in (("job.json", job), ("hpa.json", hpa), ("events.json", events)):
+        (tmp_path / name).write_text(json.dumps(value))
+    (tmp_path / "locust.log").write_text(LOCUST_LOG)
+
+
+def test_result_passes_on_a_complete_job(tmp_path: Path) -> None:
+    """A Complete Job: Locust's summary, the HPA going 4 -> 8 during the run, PASS, exit 0."""
+    _result_state(tmp_path, "Complete")
+    run, _ = _deploy(tmp_path, "loadtest-result", FAKE_JOB="1", RESULT_POLL="0")
+    assert run.returncode == 0, run.stderr
+    assert "thresholds (ci) met" in run.stdout
+    assert "GET      /[city]/[country]/    81000" in run.stdout
+    assert "4 at the start -> 8 at +1:05 (cpu resource utilization" in run.stdout
+    assert "PASS: job/locust-master Complete" in run.stdout
+
+
+def test_result_fails_on_a_failed_job(tmp_path: Path) -> None:
+    """A Failed Job (a threshold broke): the verdict says so and the exit code is 1."""
+    _result_state(tmp_path, "Failed")
+    run, _ = _deploy(tmp_path, "loadtest-result", FAKE_JOB="1", RESULT_POLL="0")
+    assert run.returncode == 1
+    assert "FAIL: job/locust-master Failed (BackoffLimitExceeded)" in run.stdout
+
+
+def test_result_without_a_job(tmp_path: Path) -> None:
+    """No Job to wait for: say to deploy first, exit 1, instead of waiting for nothing."""
+    run, _ = _deploy(tmp_path, "loadtest-result", RESULT_POLL="0")
+    assert run.returncode == 1
+    assert "run `make deploy-loadtest` first" in run.stderr

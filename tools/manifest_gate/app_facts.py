@@ -71,6 +71,9 @@ def _start(args: list[str], env: dict[str, str]) -> dict[str, Any]:
         "port": settings.port,
         "drain_delay": getattr(settings, "drain_delay", 0.0),
         "shutdown_grace": settings.shutdown_grace,
+        "keep_alive_timeout": settings.keep_alive_timeout,
+        "cache_ttl": settings.cache_ttl,
+        "cache_url": str(settings.cache_url) if settings.cache_url else "",
     }
 
 

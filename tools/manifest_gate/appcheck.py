@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from manifest_gate import runtime
 from manifest_gate.model import Finding, Obj, containers, pod_spec
 
 HERE = Path(__file__).resolve().parent
@@ -179,7 +180,8 @@ def check(renders: list[list[Obj]], *, python: str, dockerfile: Path) -> list[tu
     One app_facts run answers for every render: importing the app is the slow part.
     """
     image_argv = image_command(dockerfile)
-    entries = [entry for objs in renders for entry in _collect(objs, image_argv)]
+    per_render = [(objs, _collect(objs, image_argv)) for objs in renders]
+    entries = [entry for _, found in per_render for entry in found]
     if not entries:
         return []
     request: dict[str, Any] = {"paths": [], "containers": {}}
@@ -245,6 +247,12 @@ def check(renders: list[list[Obj]], *, python: str, dockerfile: Path) -> list[tu
                     )
                 )
         out.extend((entry.obj, finding) for finding in findings)
+    started_of = {id(entry): facts["containers"][f"{n}"] for n, entry in enumerate(entries)}
+    for objs, found in per_render:
+        serving = [(e, started_of[id(e)]) for e in found]
+        serving = [(e, s) for e, s in serving if s.get("command") == "serve" and "port" in s]
+        out.extend(runtime.proxy_idle_timeouts(objs, serving))
+        out.extend(runtime.idle_redis(objs, serving))
     return out
 
 

@@ -13,8 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from manifest_gate import appcheck, locustrefs, policy, schema, xrefs
-from manifest_gate.model import REPO, Finding, Obj, rel
+from manifest_gate import appcheck, locustrefs, policy, runtime, schema, xrefs
+from manifest_gate.model import REPO, Finding, Obj, pod_labels, rel
 from manifest_gate.render import render
 
 T = TypeVar("T")
@@ -77,6 +77,33 @@ def yamllint(paths: list[Path], *, yamllint_bin: str) -> list[Finding]:
     return findings
 
 
+def _runtime(objs: list[Obj]) -> list[Finding]:
+    """The checks of what only a running cluster would show (runtime.py) that need no app."""
+    apps = runtime.app_workloads(objs)
+    services = {
+        (s.namespace, s.name)
+        for s in objs
+        if s.kind == "Service"
+        and any(
+            xrefs._matches(
+                {
+                    str(k): str(v)
+                    for k, v in ((s.data.get("spec") or {}).get("selector") or {}).items()
+                },
+                pod_labels(w),
+            )
+            for w in apps
+            if w.namespace == s.namespace
+        )
+    }
+    return [
+        *runtime.rbac_scope(objs),
+        *runtime.egress_fence(objs, apps),
+        *runtime.metrics_unrouted(objs, services),
+        *runtime.redis_headroom(objs),
+    ]
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run every check; print the findings; exit 1 when there is any."""
     parser = argparse.ArgumentParser(prog="manifest-gate", description=__doc__)
@@ -137,6 +164,7 @@ def main(argv: list[str] | None = None) -> int:
         found += xrefs.check(objs)
         found += locustrefs.check(objs)
         found += policy.pss_restricted(objs)
+        found += _runtime(objs)
         by_target[rel(target)].extend(found)
 
     everything = [o for objs in renders.values() for o in objs]

@@ -163,11 +163,36 @@ def _int(setting: Setting | None, default: int) -> int | None:
         return None
 
 
+RUN_SCOPED = {"Job", "Pod"}
+"""Workloads whose pods end with their process; anything else restarts them."""
+
+
+def is_load_test(objs: list[Obj]) -> bool:
+    """Whether the render runs a Locust master (a load test)."""
+    return any(p.role == "master" for p in _collect(objs, Index(objs)))
+
+
+def _replicas(obj: Obj) -> Any:
+    """How many worker processes a workload runs: a Job's parallelism, else its replicas."""
+    spec = obj.data.get("spec") or {}
+    return spec.get("parallelism", 1) if obj.kind == "Job" else spec.get("replicas", 1)
+
+
 def check(objs: list[Obj]) -> list[Finding]:
     """Every Locust finding of one render."""
     index = Index(objs)
     processes = _collect(objs, index)
-    findings: list[Finding] = []
+    findings: list[Finding] = [
+        worker.obj.finding(
+            "runtime",
+            "kind",
+            f"Locust workers in a {worker.obj.kind} outlive the run: when the master ends they "
+            "are told to quit, get restarted, find no master and crash-loop, and the next run "
+            "waits on them; run them as a Job beside the master's",
+        )
+        for worker in processes
+        if worker.role == "worker" and worker.obj.kind not in RUN_SCOPED
+    ]
     masters_of: dict[int, list[LocustProcess]] = {}
     lost = 0
     for worker in (p for p in processes if p.role == "worker"):
@@ -217,13 +242,14 @@ def _expect_workers(
 ) -> Iterator[Finding]:
     expected = _int(master.options.get("--expect-workers"), DEFAULT_EXPECT_WORKERS)
     workers = masters_of.get(id(master), [])
-    counts = [(w.obj.data.get("spec") or {}).get("replicas") for w in workers]
+    counts = [_replicas(w.obj) for w in workers]
     if expected is None or any(not isinstance(c, int) for c in counts):
         return  # not a number, or scaled by something else: nothing to compare
     running = sum(counts)  # type: ignore[arg-type]
     if running < expected:
         names = ", ".join(
-            f"{w.obj.ident} replicas {c}" for w, c in zip(workers, counts, strict=True)
+            f"{w.obj.ident} {'parallelism' if w.obj.kind == 'Job' else 'replicas'} {c}"
+            for w, c in zip(workers, counts, strict=True)
         )
         yield master.where("--expect-workers").finding(
             f"the master waits for {expected} worker(s) but {running} run"

@@ -428,6 +428,10 @@ def main() -> int:
         "targets": dict(targets),
     }
     (HERE / "results" / "latest.json").write_text(json.dumps(report, indent=2) + "\n")
+    from chart import draw  # bench/chart.py: matplotlib, loaded once the measuring is done
+
+    print(f"\nresults: {HERE / 'results' / 'latest.json'}")
+    print(f"chart: {draw(report, HERE / 'results' / 'latest.png')}")
     return 0 if all(ok for _, ok in targets) else 1
 
 

@@ -7,7 +7,8 @@ latency (100 +- 50 ms by default) and any injected errors; start `--processes` s
 sharing one port (`serve --reuse-port`, pointed at the stub, caching off so that every request
 reaches the upstream); wait until each one listens and /readyz answers; run Locust with
 loadtest/locust.conf and profiles/<profile>.conf, writing HTML, CSV and JSON reports and every
-process's log into loadtest/reports/<timestamp>-<profile>/; print a one-screen summary; stop
+process's log into loadtest/reports/<timestamp>-<profile>/; draw charts of the run there
+(charts.py: over-time.png, and knee.png for stress); print a one-screen summary; stop
 everything it started, also on failure, Ctrl-C or SIGTERM.
 
 Exit status: Locust's (0: thresholds met, 1: a threshold was breached), 2 when the set-up
@@ -277,14 +278,19 @@ def print_summary(
     stub_stats: dict[str, Any] | None,
     cpu: dict[str, float | None],
     reports: Path,
+    charts: Sequence[Path] | str = (),
     exit_code: int,
 ) -> None:
-    """One screen: the set-up, the figures per endpoint, the thresholds and the verdict."""
+    """One screen: the set-up, the figures per endpoint, the thresholds and the verdict.
+
+    `charts` are the files charts.py drew, or why it drew none.
+    """
     rule = "-" * 96
     print(rule)
     print("  ".join(f"{k}={v}" for k, v in settings.items()))
     if summary is None:
         print(f"no summary from Locust (exit {exit_code}); see {reports / 'locust.log'}")
+        _print_charts(charts)
         print(rule)
         return
     total = summary["total"]
@@ -330,6 +336,7 @@ def print_summary(
     if summary["locust_cpu_warning"]:
         print("Locust itself hit 90% of a CPU: it, rather than the service, may have set the pace")
     print(f"reports: {reports}/ (report.html, locust_stats.csv, stats.json, *.log)")
+    _print_charts(charts)
     if exit_code not in (0, 1):
         # Cut short (Ctrl-C, SIGTERM, --timeout): the figures cover only part of the profile.
         for line in summary["breaches"]:
@@ -341,6 +348,14 @@ def print_summary(
     else:
         print("PASS: every threshold met")
     print(rule)
+
+
+def _print_charts(charts: Sequence[Path] | str) -> None:
+    if isinstance(charts, str):
+        print(f"no chart: {charts}")
+        return
+    for chart in charts:
+        print(f"chart: {chart}")
 
 
 def _print_steps(shape: dict[str, Any]) -> None:
@@ -515,6 +530,7 @@ def locust_command(
         *(sys.executable, "-m", "locust", "--config", str(profile_conf.relative_to(HERE))),
         *("--host", base_url, "--headless"),
         *("--html", str(reports / "report.html"), "--csv", str(reports / "locust")),
+        "--csv-full-history",  # per-endpoint rows, and percentiles of the last ~10 s: charts.py
         *("--json-file", str(reports / "stats")),  # Locust adds ".json"
         *("--summary-file", str(reports / "summary.json")),
     ]
@@ -590,15 +606,31 @@ def run(options: Options) -> int:
         finally:
             for child in reversed(started):
                 child.stop(sig=signal.SIGINT, grace=10)
+    summary = _read_json(reports / "summary.json")
     print_summary(
-        summary=_read_json(reports / "summary.json"),
+        summary=summary,
         settings=settings,
         stub_stats=stub_stats,
         cpu=cpu,
         reports=reports,
+        charts=draw_charts(reports, summary, exit_code=exit_code),
         exit_code=exit_code,
     )
     return exit_code
+
+
+def draw_charts(
+    reports: Path, summary: dict[str, Any] | None, *, exit_code: int
+) -> list[Path] | str:
+    """The run's charts (charts.py, next to this file), or why there are none. A chart never
+    changes the verdict: any failure to draw one is reported and the run goes on."""
+    try:
+        import charts  # here: matplotlib loads only once the run is over
+
+        drawn: list[Path] = charts.draw(reports, summary, exit_code=exit_code)
+    except Exception as exc:  # any: see above
+        return f"{type(exc).__name__}: {exc}"
+    return drawn
 
 
 def _stub_stats(stub_url: str) -> dict[str, Any] | None:

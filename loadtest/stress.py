@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from locust import LoadTestShape, events
-from locustfile import Thresholds, thresholds_from
+from verdict import Thresholds, thresholds_from
 
 logger = logging.getLogger("loadtest")
 

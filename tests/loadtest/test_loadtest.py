@@ -51,7 +51,8 @@ def test_make_loadtest_with_stub_errors_exits_non_zero(run_make: Callable[..., F
 
 
 def test_stress_steps_up_and_reports_each_step(run_loadtest: Callable[..., Finished]) -> None:
-    """The stress profile adds users step by step and stops at its cap when nothing breaks."""
+    """The stress profile adds users step by step, stops at its cap when nothing breaks, and
+    draws its knee chart."""
     steps = ("--step-users", "5", "--step-seconds", "3", "--step-settle-seconds", "1")
     lenient = ("--min-rps", "0", "--max-p95-ms", "5000", "--max-p99-ms", "10000")
     run = run_loadtest(
@@ -61,10 +62,14 @@ def test_stress_steps_up_and_reports_each_step(run_loadtest: Callable[..., Finis
     assert re.search(r"step  1:\s+5 users", run.output), run.output
     assert re.search(r"step  2:\s+10 users", run.output), run.output
     assert "stress: reached 10 users without a breach" in run.output
+    assert run.reports is not None
+    for chart in ("over-time.png", "knee.png"):
+        assert f"chart: {run.reports / chart}" in run.output
 
 
 def test_interrupt_stops_everything_and_still_reports(reports_dir: Path, tmp_path: Path) -> None:
-    """SIGINT mid-run: exit 130, stub and service ports closed, Locust's report still written."""
+    """SIGINT mid-run: exit 130, stub and service ports closed, Locust's report and the chart
+    still written."""
     output = tmp_path / "output.log"
     with output.open("w") as sink:
         runner = subprocess.Popen(
@@ -105,6 +110,7 @@ def test_interrupt_stops_everything_and_still_reports(reports_dir: Path, tmp_pat
     run_dir = only_run_dir(reports_dir)
     assert run_dir is not None
     assert (run_dir / "report.html").is_file()
+    assert (run_dir / "over-time.png").is_file()  # the chart of what ran, titled as cut short
 
 
 def test_run_time_syntax_is_locusts(runner_module: ModuleType) -> None:

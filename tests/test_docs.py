@@ -3,8 +3,9 @@
 What the docs name, and where this test looks for it ("code" is an inline code span or a line
 of a fenced code block; prose outside code is not read, except for links and variables):
 
-- **make targets**: in code, every word after `make` (up to a shell operator or comment) that is
-  neither an option (`-j`) nor an assignment (`PROFILE=seed`) must be a target of the Makefile.
+- **make targets**: in code, in a command that is `make` (after any `VAR=value` and `sudo`), every
+  word up to a shell operator or comment that is neither an option (`-j`) nor an assignment
+  (`PROFILE=seed`) must be a target of the Makefile.
 - **flags**: ours are those of `weather-api serve --help` and `weather-api stub --help`. A code
   line or span is checked when it is a command of ours: it starts with `weather-api serve`,
   `weather-api stub` (also as `python -m weather_api ...`), or with `serve`/`stub` alone (a
@@ -180,14 +181,23 @@ def commands(code: str) -> Iterator[list[str]]:
 # --- the checks
 
 
+def _without_assignments(command: list[str]) -> list[str]:
+    """`CI=1 sudo make test` -> `make test`: the command that runs."""
+    words_ = list(command)
+    while words_ and (("=" in words_[0] and not words_[0].startswith("-")) or words_[0] == "sudo"):
+        words_.pop(0)
+    return words_
+
+
 def unknown_targets(markdown: str, known: Facts) -> list[str]:
     """`make <target>` in code where the Makefile has no such target."""
     found = []
     for code in code_of(markdown):
         for command in commands(code.text):
-            if "make" not in command:
+            command = _without_assignments(command)
+            if command[:1] != ["make"]:
                 continue
-            for word in command[command.index("make") + 1 :]:
+            for word in command[1:]:
                 if word.startswith("-") or "=" in word:
                     continue
                 if word not in known.targets:
@@ -248,33 +258,31 @@ def unknown_variables(markdown: str, known: Facts) -> list[str]:
     ]
 
 
+def _gitignore(root: Path) -> list[str]:
+    """The patterns of the repository's `.gitignore`, without negations and comments."""
+    path = root / ".gitignore"
+    lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+    return [line.rstrip("/") for line in lines if line and not line.startswith(("!", "#"))]
+
+
 def _ignored(relative: str, root: Path) -> bool:
-    """Whether `.gitignore` covers a path (the patterns with a slash: outputs in the tree)."""
-    gitignore = root / ".gitignore"
-    if not gitignore.exists():
-        return False
-    for pattern in gitignore.read_text(encoding="utf-8").splitlines():
-        if "/" not in pattern.rstrip("/") or pattern.startswith(("!", "#")):
-            continue
-        base = pattern.rstrip("/")
-        if fnmatch.fnmatch(relative.rstrip("/"), base) or relative.startswith(base + "/"):
-            return True
-    return False
+    """Whether `.gitignore` covers a path in the tree (an output, such as a report)."""
+    return any(
+        fnmatch.fnmatch(relative.rstrip("/"), pattern) or relative.startswith(pattern + "/")
+        for pattern in _gitignore(root)
+        if "/" in pattern
+    )
 
 
 def _top_level(root: Path) -> list[str]:
-    names = [p.name for p in root.iterdir() if p.name != ".git" and not _ignored_name(p.name, root)]
+    """The repository's top-level entries that git keeps, longest first."""
+    ignored = [pattern for pattern in _gitignore(root) if "/" not in pattern]
+    names = [
+        p.name
+        for p in root.iterdir()
+        if p.name != ".git" and not any(fnmatch.fnmatch(p.name, i) for i in ignored)
+    ]
     return sorted(names, key=len, reverse=True)
-
-
-def _ignored_name(name: str, root: Path) -> bool:
-    gitignore = root / ".gitignore"
-    patterns = gitignore.read_text(encoding="utf-8").splitlines() if gitignore.exists() else []
-    return any(
-        "/" not in pattern.rstrip("/") and fnmatch.fnmatch(name, pattern.rstrip("/"))
-        for pattern in patterns
-        if pattern and not pattern.startswith(("!", "#"))
-    )
 
 
 def _until_placeholder(path: str) -> str:
@@ -351,7 +359,7 @@ def anchors(markdown: str) -> set[str]:
         match = HEADING_RE.match(line)
         if not match:
             continue
-        text = re.sub(r"[`*_]|\[([^\]]*)\]\([^)]*\)", r"\1", match.group(1)).strip().lower()
+        text = re.sub(r"[`*]|\[([^\]]*)\]\([^)]*\)", r"\1", match.group(1)).strip().lower()
         slug = re.sub(r"[^\w\- ]", "", text).replace(" ", "-")
         count = seen.get(slug, 0)
         seen[slug] = count + 1
@@ -432,7 +440,7 @@ def test_a_make_target_the_makefile_lacks_is_drift() -> None:
     """`make deploy-prod` fails the check; `make loadtest PROFILE=seed` and `make -s run` pass."""
     doc = (
         "Run `make deploy-prod`.\n\n"
-        "```sh\nmake loadtest PROFILE=seed\nmake -s run && make nope\n```\n"
+        "```sh\nmake loadtest PROFILE=seed\nmake -s run && CI=1 make nope  # make sure\n```\n"
     )
     assert unknown_targets(doc, facts()) == [
         "line 1: make target 'deploy-prod' is not in the Makefile",
@@ -487,12 +495,13 @@ def test_anchors_are_the_ones_github_makes() -> None:
     """Headings become GitHub's anchors: lower case, no punctuation, repeats numbered."""
     page = (
         "# Load test on minikube\n## Shared cache (Redis)\n"
-        "## `make bench`: figures\n## Notes\n## Notes\n"
+        "## `make bench`: figures\n## The `weather_api` package\n## Notes\n## Notes\n"
     )
     assert anchors(page) == {
         "load-test-on-minikube",
         "shared-cache-redis",
         "make-bench-figures",
+        "the-weather_api-package",
         "notes",
         "notes-1",
     }

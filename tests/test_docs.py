@@ -22,9 +22,9 @@ of a fenced code block; prose outside code is not read, except for links and var
   (`src/...`, `kustomize/...`, `Makefile`, `.ci/run`, ...) must exist, unless `.gitignore`
   covers it (outputs such as `bench/results/latest.json`); in a span that is a bare file name or
   relative path ending in one of `SOURCE_SUFFIXES` (`service.py`, `providers/upstream.py`), some
-  file in the repository must end with it. A part in `<...>` is a placeholder: the path is
-  checked up to it. Relative links `[text](path#anchor)` must lead to a file, and an anchor into
-  a Markdown page to one of its headings (GitHub's anchors).
+  file in the repository must end with it. A part with `<...>`, `{...}` or `*` is a
+  placeholder: the path is checked up to it. Relative links `[text](path#anchor)` must lead
+  to a file, and an anchor into a Markdown page to one of its headings (GitHub's anchors).
 """
 
 from __future__ import annotations
@@ -209,6 +209,9 @@ def _our_flags(
     command: list[str], known: Facts, *, span: bool
 ) -> Iterator[tuple[str, frozenset[str]]]:
     """The flags in one simple command that are ours, each with the flags it must be among."""
+    command = _without_assignments(command)
+    if not command:
+        return
     if command[:1] == ["make"] and command[1:2] in (["run"], ["stub"]):
         allowed = known.serve_flags if command[1] == "run" else known.stub_flags
         args = [w for word in command[2:] if word.startswith("ARGS=") for w in words(word[5:])]
@@ -315,7 +318,7 @@ def missing_paths(markdown: str, known: Facts, *, doc: Path) -> list[str]:
     anchored = re.compile(
         r"(?<![\w./@:$-])((?:"
         + "|".join(re.escape(name) for name in top)
-        + r")(?:/[^\s'\"`),;]*)?)"
+        + r")(?:/[^\s'\"`),;#]*)?)"
     )
     found = []
     files: list[str] | None = None
@@ -421,7 +424,7 @@ def test_the_rules_see_our_flags_in_their_places() -> None:
         "```sh\n"
         "weather-api serve --bogus-a\n"
         "python -m weather_api stub --bogus-b 1\n"
-        "make run ARGS='--provider sample --bogus-c'\n"
+        "CI=1 make run ARGS='--provider sample --bogus-c'\n"
         "make stub ARGS='--bogus-d'   # a comment --bogus-not-read\n"
         "kubectl wait --bogus-kubectl && weather-api serve \\\n"
         "  --bogus-e\n"

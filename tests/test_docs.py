@@ -1,0 +1,510 @@
+"""README.md and docs/*.md name only what exists, so that they cannot drift from the code.
+
+What the docs name, and where this test looks for it ("code" is an inline code span or a line
+of a fenced code block; prose outside code is not read, except for links and variables):
+
+- **make targets**: in code, in a command that is `make` (after any `VAR=value` and `sudo`), every
+  word up to a shell operator or comment that is neither an option (`-j`) nor an assignment
+  (`PROFILE=seed`) must be a target of the Makefile.
+- **flags**: ours are those of `weather-api serve --help` and `weather-api stub --help`. A code
+  line or span is checked when it is a command of ours: it starts with `weather-api serve`,
+  `weather-api stub` (also as `python -m weather_api ...`), or with `serve`/`stub` alone (a
+  span such as `serve --reuse-port`); the `ARGS='...'` of `make run` (serve) and `make stub`
+  (stub) too. An inline span that starts with a flag (`--cache-ttl 0`, as in prose and tables)
+  is ours unless it is listed in `FOREIGN_FLAGS` with the tool it belongs to. Every other
+  command (kubectl, curl, locust, minikube, loadtest/run.py, the ARGS of other make targets) is
+  someone else's and is not checked.
+- **`WEATHER_API_*` variables**: anywhere in the text, each must be `WEATHER_API_` + a field of
+  `weather_api.config.Settings` in upper case. pydantic-settings has no generic `_FILE`
+  variant: `WEATHER_API_OPENWEATHERMAP_API_KEY_FILE` is a setting of its own, and another
+  `..._FILE` is drift. Placeholders are written `WEATHER_API_<OPTION>` and are not checked.
+- **paths**: in code, a word that starts with a top-level entry of the repository
+  (`src/...`, `kustomize/...`, `Makefile`, `.ci/run`, ...) must exist, unless `.gitignore`
+  covers it (outputs such as `bench/results/latest.json`); in a span that is a bare file name or
+  relative path ending in one of `SOURCE_SUFFIXES` (`service.py`, `providers/upstream.py`), some
+  file in the repository must end with it. A part with `<...>`, `{...}` or `*` is a
+  placeholder: the path is checked up to it. Relative links `[text](path#anchor)` must lead
+  to a file, and an anchor into a Markdown page to one of its headings (GitHub's anchors).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fnmatch
+import io
+import re
+import shlex
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+from weather_api import cli
+from weather_api.config import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+
+# Flags other tools take that the docs name in bare inline spans, with whose they are.
+FOREIGN_FLAGS = {
+    "--expect-workers": "locust (the master waits for that many workers)",
+    "--max-p95-ms": "loadtest/run.py, passed on to Locust (the thresholds of the locustfile)",
+}
+SOURCE_SUFFIXES = (".py", ".md", ".yaml", ".yml", ".conf", ".env", ".toml", ".lua", ".txt")
+
+SHELL_OPERATORS = {"|", "||", "&", "&&", ";", "(", ")", "$(", "`"}
+FLAG_RE = re.compile(r"--[a-z][a-z0-9-]*")
+VARIABLE_RE = re.compile(r"(?<![A-Za-z0-9_])WEATHER_API_[A-Z0-9_]*[A-Z0-9](?![a-z<])")
+FENCE_RE = re.compile(r"^\s*(```|~~~)")
+INLINE_RE = re.compile(r"(?<!`)`([^`\n]+)`(?!`)")
+LINK_RE = re.compile(r"(?<!!)\[[^\]\n]*\]\(([^)\s]+)\)")
+HEADING_RE = re.compile(r"^#{1,6}\s+(.*?)\s*#*\s*$")
+
+
+@dataclass(frozen=True)
+class Code:
+    """A piece of code in a doc: a fenced block's line (`block`) or an inline span."""
+
+    text: str
+    line: int
+    block: bool
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What exists: the Makefile's targets, our flags, the settings' variables, the files."""
+
+    targets: frozenset[str]
+    serve_flags: frozenset[str]
+    stub_flags: frozenset[str]
+    variables: frozenset[str]
+    root: Path
+
+
+# --- what exists
+
+
+def makefile_targets(makefile: str) -> frozenset[str]:
+    """The explicit targets of a Makefile (rules `name: ...`, not `VAR := ...` assignments)."""
+    targets = set()
+    for line in makefile.splitlines():
+        match = re.match(
+            r"^([A-Za-z0-9][A-Za-z0-9_.-]*(?:\s+[A-Za-z0-9][A-Za-z0-9_.-]*)*)\s*:(?!=)", line
+        )
+        if match:
+            targets.update(match.group(1).split())
+    return frozenset(targets)
+
+
+def help_flags(command: str) -> frozenset[str]:
+    """Every `--flag` that `weather-api <command> --help` lists."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.suppress(SystemExit):
+        cli.main([command, "--help"])
+    return frozenset(FLAG_RE.findall(out.getvalue()))
+
+
+@cache
+def facts() -> Facts:
+    """The repository as it is."""
+    return Facts(
+        targets=makefile_targets((ROOT / "Makefile").read_text(encoding="utf-8")),
+        serve_flags=help_flags("serve"),
+        stub_flags=help_flags("stub"),
+        variables=frozenset("WEATHER_API_" + name.upper() for name in Settings.model_fields),
+        root=ROOT,
+    )
+
+
+# --- reading a doc
+
+
+def code_of(markdown: str) -> Iterator[Code]:
+    """Each line of the fenced blocks (continuation lines joined) and each inline span."""
+    in_block = False
+    pending = ""
+    pending_line = 0
+    for number, line in enumerate(markdown.splitlines(), start=1):
+        if FENCE_RE.match(line):
+            in_block = not in_block
+            pending = ""
+            continue
+        if in_block:
+            if not pending:
+                pending_line = number
+            if line.rstrip().endswith("\\"):
+                pending += line.rstrip()[:-1] + " "
+                continue
+            yield Code(pending + line, pending_line, block=True)
+            pending = ""
+        else:
+            for span in INLINE_RE.findall(line):
+                yield Code(span, number, block=False)
+
+
+def prose_of(markdown: str) -> Iterator[tuple[int, str]]:
+    """Each line outside the fenced blocks, with its number."""
+    in_block = False
+    for number, line in enumerate(markdown.splitlines(), start=1):
+        if FENCE_RE.match(line):
+            in_block = not in_block
+        elif not in_block:
+            yield number, line
+
+
+def words(code: str) -> list[str]:
+    """Shell words, with operators as words of their own and comments dropped."""
+    lexer = shlex.shlex(code, posix=True, punctuation_chars=True)
+    lexer.whitespace_split = True
+    try:
+        return list(lexer)
+    except ValueError:  # an unbalanced quote, as in a fragment: plain words will do
+        return code.split()
+
+
+def commands(code: str) -> Iterator[list[str]]:
+    """The simple commands of a line: its words split at shell operators."""
+    current: list[str] = []
+    for word in words(code):
+        if word in SHELL_OPERATORS or set(word) <= set("|&;()"):
+            if current:
+                yield current
+            current = []
+        else:
+            current.append(word)
+    if current:
+        yield current
+
+
+# --- the checks
+
+
+def _without_assignments(command: list[str]) -> list[str]:
+    """`CI=1 sudo make test` -> `make test`: the command that runs."""
+    words_ = list(command)
+    while words_ and (("=" in words_[0] and not words_[0].startswith("-")) or words_[0] == "sudo"):
+        words_.pop(0)
+    return words_
+
+
+def unknown_targets(markdown: str, known: Facts) -> list[str]:
+    """`make <target>` in code where the Makefile has no such target."""
+    found = []
+    for code in code_of(markdown):
+        for command in commands(code.text):
+            command = _without_assignments(command)
+            if command[:1] != ["make"]:
+                continue
+            for word in command[1:]:
+                if word.startswith("-") or "=" in word:
+                    continue
+                if word not in known.targets:
+                    found.append(f"line {code.line}: make target {word!r} is not in the Makefile")
+    return found
+
+
+def _our_flags(
+    command: list[str], known: Facts, *, span: bool
+) -> Iterator[tuple[str, frozenset[str]]]:
+    """The flags in one simple command that are ours, each with the flags it must be among."""
+    command = _without_assignments(command)
+    if not command:
+        return
+    if command[:1] == ["make"] and command[1:2] in (["run"], ["stub"]):
+        allowed = known.serve_flags if command[1] == "run" else known.stub_flags
+        args = [w for word in command[2:] if word.startswith("ARGS=") for w in words(word[5:])]
+        yield from ((word, allowed) for word in args if FLAG_RE.match(word))
+        return
+    if (
+        len(command) > 2
+        and command[0].startswith("python")
+        and command[1:3] == ["-m", "weather_api"]
+    ):
+        command = ["weather-api", *command[3:]]
+    if command[0].endswith("weather-api"):
+        command = command[1:]  # `weather-api serve ...` -> `serve ...`
+    elif not span:
+        return  # a code line that is not `weather-api ...` nor `make run|stub` is not ours
+    foreign: dict[str, str] = {}
+    if command[:1] == ["serve"] or command[:1] == ["stub"]:
+        allowed = known.serve_flags if command[0] == "serve" else known.stub_flags
+    elif span and command[0].startswith("--"):  # a bare flag in prose or a table
+        allowed, foreign = known.serve_flags | known.stub_flags, FOREIGN_FLAGS
+    else:
+        return
+    for word in command:
+        if FLAG_RE.match(word) and word.split("=")[0] not in foreign:
+            yield word, allowed
+
+
+def unknown_flags(markdown: str, known: Facts) -> list[str]:
+    """A flag of ours in code that `weather-api serve|stub --help` does not list."""
+    found = []
+    for code in code_of(markdown):
+        for command in commands(code.text):
+            for word, allowed in _our_flags(command, known, span=not code.block):
+                flag = word.split("=")[0]
+                if flag not in allowed:
+                    found.append(f"line {code.line}: {flag} is not an option of weather-api")
+    return found
+
+
+def unknown_variables(markdown: str, known: Facts) -> list[str]:
+    """A `WEATHER_API_*` variable that is not a field of the settings."""
+    return [
+        f"line {number}: {variable} is not a setting (weather_api.config)"
+        for number, line in enumerate(markdown.splitlines(), start=1)
+        for variable in VARIABLE_RE.findall(line)
+        if variable not in known.variables
+    ]
+
+
+def _gitignore(root: Path) -> list[str]:
+    """The patterns of the repository's `.gitignore`, without negations and comments."""
+    path = root / ".gitignore"
+    lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+    return [line.rstrip("/") for line in lines if line and not line.startswith(("!", "#"))]
+
+
+def _ignored(relative: str, root: Path) -> bool:
+    """Whether `.gitignore` covers a path in the tree (an output, such as a report)."""
+    return any(
+        fnmatch.fnmatch(relative.rstrip("/"), pattern) or relative.startswith(pattern + "/")
+        for pattern in _gitignore(root)
+        if "/" in pattern
+    )
+
+
+def _top_level(root: Path) -> list[str]:
+    """The repository's top-level entries that git keeps, longest first."""
+    ignored = [pattern for pattern in _gitignore(root) if "/" not in pattern]
+    names = [
+        p.name
+        for p in root.iterdir()
+        if p.name != ".git" and not any(fnmatch.fnmatch(p.name, i) for i in ignored)
+    ]
+    return sorted(names, key=len, reverse=True)
+
+
+def _until_placeholder(path: str) -> str:
+    """`a/b/<x>-<y>/c` -> `a/b/`: the part before the first placeholder segment."""
+    cut = min((path.find(c) for c in "<{*" if c in path), default=-1)
+    if cut < 0:
+        return path
+    return path[: path.rfind("/", 0, cut) + 1]
+
+
+def _repo_files(root: Path) -> list[str]:
+    top = [root / name for name in _top_level(root)]
+    files = []
+    for entry in top:
+        if entry.is_file():
+            files.append(entry.name)
+        elif entry.is_dir():
+            files.extend(
+                p.relative_to(root).as_posix()
+                for p in entry.rglob("*")
+                if p.is_file() and "__pycache__" not in p.parts
+            )
+    return files
+
+
+def missing_paths(markdown: str, known: Facts, *, doc: Path) -> list[str]:
+    """A repository path in code, or a relative link, that leads nowhere."""
+    root = known.root
+    top = _top_level(root)
+    anchored = re.compile(
+        r"(?<![\w./@:$-])((?:"
+        + "|".join(re.escape(name) for name in top)
+        + r")(?:/[^\s'\"`),;#]*)?)"
+    )
+    found = []
+    files: list[str] | None = None
+    for code in code_of(markdown):
+        for word in words(code.text) or [code.text]:
+            match = anchored.fullmatch(word) or (anchored.match(word) if "=" not in word else None)
+            if match:
+                path = _until_placeholder(match.group(1))
+                if path and not (root / path).exists() and not _ignored(path, root):
+                    found.append(f"line {code.line}: {match.group(1)} does not exist")
+        text = code.text.strip()
+        if (
+            not code.block
+            and text.endswith(SOURCE_SUFFIXES)
+            and " " not in text
+            and not anchored.fullmatch(text)
+            and not text.startswith(("/", "http"))
+        ):
+            files = files if files is not None else _repo_files(root)
+            if not any(f == text or f.endswith("/" + text) for f in files):
+                found.append(f"line {code.line}: no file in the repository is {text}")
+    for number, line in prose_of(markdown):
+        for target in LINK_RE.findall(line):
+            if re.match(r"^[a-z][a-z0-9+.-]*:", target):  # https:, mailto:
+                continue
+            path, _, anchor = target.partition("#")
+            page = (doc.parent / path).resolve() if path else doc
+            if not page.exists():
+                found.append(f"line {number}: the link {target} leads to no file")
+            elif anchor and page.suffix == ".md" and anchor not in anchors(page.read_text("utf-8")):
+                found.append(f"line {number}: the link {target} leads to no heading of {page.name}")
+    return found
+
+
+def anchors(markdown: str) -> set[str]:
+    """The anchors GitHub gives a page's headings (lower case, punctuation dropped, `-` for
+    spaces, `-1`, `-2`, ... for repeats)."""
+    seen: dict[str, int] = {}
+    result = set()
+    for _, line in prose_of(markdown):
+        match = HEADING_RE.match(line)
+        if not match:
+            continue
+        text = re.sub(r"[`*]|\[([^\]]*)\]\([^)]*\)", r"\1", match.group(1)).strip().lower()
+        slug = re.sub(r"[^\w\- ]", "", text).replace(" ", "-")
+        count = seen.get(slug, 0)
+        seen[slug] = count + 1
+        result.add(slug if count == 0 else f"{slug}-{count}")
+    return result
+
+
+def drift(doc: Path, known: Facts) -> list[str]:
+    """Everything one doc names that does not exist."""
+    text = doc.read_text(encoding="utf-8")
+    return [
+        *unknown_targets(text, known),
+        *unknown_flags(text, known),
+        *unknown_variables(text, known),
+        *missing_paths(text, known, doc=doc),
+    ]
+
+
+# --- the docs as they are
+
+
+@pytest.mark.parametrize("doc", DOCS, ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_docs_name_only_what_exists(doc: Path) -> None:
+    """Each doc's make targets, flags, WEATHER_API_* variables, paths and links exist."""
+    problems = drift(doc, facts())
+    assert not problems, "\n".join(problems)
+
+
+def test_docs_pages_exist() -> None:
+    """The README and the six pages of docs/ are there (the Dockerfile copies the README)."""
+    pages = {p.name for p in DOCS}
+    assert pages >= {
+        "README.md",
+        "architecture.md",
+        "configuration.md",
+        "operations.md",
+        "kubernetes.md",
+        "load-testing.md",
+        "benchmarks.md",
+    }
+
+
+def test_readme_is_a_front_page() -> None:
+    """README.md stays short (~150 lines) and starts with `make run` and `make test`."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert len(readme.splitlines()) <= 150
+    first_block = next(code.text for code in code_of(readme) if code.block)
+    blocks = [code.text.split("#")[0].strip() for code in code_of(readme) if code.block]
+    assert first_block.startswith("make run")
+    assert blocks[:2] == ["make run", "make test"]
+
+
+def test_the_rules_see_our_flags_in_their_places() -> None:
+    """Our flags are found after weather-api/serve/stub, in make run/stub ARGS, and bare spans."""
+    known = facts()
+    assert {"--cache-ttl", "--reuse-port", "--no-reuse-port", "--help"} <= known.serve_flags
+    assert {"--latency-ms", "--error-rate"} <= known.stub_flags
+    doc = (
+        "```sh\n"
+        "weather-api serve --bogus-a\n"
+        "python -m weather_api stub --bogus-b 1\n"
+        "CI=1 make run ARGS='--provider sample --bogus-c'\n"
+        "make stub ARGS='--bogus-d'   # a comment --bogus-not-read\n"
+        "kubectl wait --bogus-kubectl && weather-api serve \\\n"
+        "  --bogus-e\n"
+        "make loadtest ARGS='--bogus-run-py'\n"
+        "```\n"
+        "Spans: `--bogus-f 1`, `serve --bogus-g`, `curl --bogus-curl`, `--expect-workers`.\n"
+    )
+    flags = {line.split(": ")[1].split()[0] for line in unknown_flags(doc, known)}
+    assert flags == {f"--bogus-{c}" for c in "abcdefg"}
+
+
+# --- each check fails on a made-up bad doc
+
+
+def test_a_make_target_the_makefile_lacks_is_drift() -> None:
+    """`make deploy-prod` fails the check; `make loadtest PROFILE=seed` and `make -s run` pass."""
+    doc = (
+        "Run `make deploy-prod`.\n\n"
+        "```sh\nmake loadtest PROFILE=seed\nmake -s run && CI=1 make nope  # make sure\n```\n"
+    )
+    assert unknown_targets(doc, facts()) == [
+        "line 1: make target 'deploy-prod' is not in the Makefile",
+        "line 5: make target 'nope' is not in the Makefile",
+    ]
+
+
+def test_a_flag_weather_api_does_not_list_is_drift() -> None:
+    """A made-up `--cache-tll` fails in a table and in `make run ARGS=`; real ones pass."""
+    doc = (
+        "| option | meaning |\n|---|---|\n| `--cache-tll` | typo |\n| `--cache-ttl 0` | off |\n\n"
+        "```sh\nmake run ARGS='--upstream-url http://127.0.0.1:9000 --cache-tll 5'\n```\n"
+    )
+    assert unknown_flags(doc, facts()) == [
+        "line 3: --cache-tll is not an option of weather-api",
+        "line 7: --cache-tll is not an option of weather-api",
+    ]
+
+
+def test_a_variable_that_is_no_setting_is_drift() -> None:
+    """WEATHER_API_CACHE_TIME and a made-up `_FILE` variant fail; settings and placeholders pass."""
+    doc = (
+        "Set `WEATHER_API_CACHE_TIME=5` (WEATHER_API_<OPTION>, see `WEATHER_API_*`).\n"
+        "WEATHER_API_OPENWEATHERMAP_API_KEY_FILE=/run/key WEATHER_API_CACHE_URL_FILE=/run/url\n"
+    )
+    assert unknown_variables(doc, facts()) == [
+        "line 1: WEATHER_API_CACHE_TIME is not a setting (weather_api.config)",
+        "line 2: WEATHER_API_CACHE_URL_FILE is not a setting (weather_api.config)",
+    ]
+
+
+def test_a_path_that_does_not_exist_is_drift() -> None:
+    """Missing repo paths, source files and links fail; outputs, placeholders and URLs pass."""
+    doc = (
+        "See `src/weather_api/nowhere.py`, `providers/nowhere.py`, `providers/upstream.py`,\n"
+        "`bench/results/latest.json`, `loadtest/reports/<timestamp>-<profile>/` and\n"
+        "[the page](docs/nowhere.md), [a heading](docs/architecture.md#no-such-heading),\n"
+        "[an address](https://example.com/x.md), [Kubernetes](docs/kubernetes.md).\n\n"
+        "```sh\nkubectl apply -k kustomize/overlays/prod\ncurl http://127.0.0.1:8000/docs\n```\n"
+    )
+    assert missing_paths(doc, facts(), doc=ROOT / "README.md") == [
+        "line 1: src/weather_api/nowhere.py does not exist",
+        "line 1: no file in the repository is providers/nowhere.py",
+        "line 7: kustomize/overlays/prod does not exist",
+        "line 3: the link docs/nowhere.md leads to no file",
+        "line 3: the link docs/architecture.md#no-such-heading leads to no heading of "
+        "architecture.md",
+    ]
+
+
+def test_anchors_are_the_ones_github_makes() -> None:
+    """Headings become GitHub's anchors: lower case, no punctuation, repeats numbered."""
+    page = (
+        "# Load test on minikube\n## Shared cache (Redis)\n"
+        "## `make bench`: figures\n## The `weather_api` package\n## Notes\n## Notes\n"
+    )
+    assert anchors(page) == {
+        "load-test-on-minikube",
+        "shared-cache-redis",
+        "make-bench-figures",
+        "the-weather_api-package",
+        "notes",
+        "notes-1",
+    }

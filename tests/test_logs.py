@@ -145,15 +145,23 @@ class Terminal(io.StringIO):
         return True
 
 
-@pytest.mark.parametrize(("stream", "looks"), [(Terminal(), "console"), (io.StringIO(), "json")])
-def test_auto_is_console_on_a_terminal_and_json_elsewhere(
-    stream: io.StringIO, looks: str, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("stream", "log_format", "looks"),
+    [
+        (Terminal(), "auto", "console"),
+        (io.StringIO(), "auto", "json"),
+        (Terminal(), "json", "json"),
+        (io.StringIO(), "console", "console"),
+    ],
+)
+def test_auto_is_console_on_a_terminal_and_json_elsewhere_unless_told(
+    stream: io.StringIO, log_format: str, looks: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """`--log-format auto` writes aligned text to a terminal and JSON lines to anything else."""
+    """`auto` writes aligned text to a terminal and JSON elsewhere; `json`/`console` force one."""
     root = logging.getLogger()
     saved = root.handlers[:], root.level
     try:
-        logs.configure_logging("info", secrets=[API_KEY], stream=stream)
+        logs.configure_logging("info", secrets=[API_KEY], log_format=log_format, stream=stream)
         logs.log_access("GET / 200", {"status": 200, "request_id": API_KEY})
         assert logs._writer is not None
         logs._writer.close()

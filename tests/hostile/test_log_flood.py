@@ -2,7 +2,8 @@
 
 A real service process at info level whose stderr is a pipe nobody reads: once the pipe (64 KiB)
 and the log queue are full, every access line is dropped and counted. 15 s of normal requests
-grew such a process from 65 to 154 MiB, still growing, while the queue had no bound.
+grew such a process from 65 to 154 MiB, still growing, while the queue had no bound. On a
+machine too busy to fill the queue in 15 s, the flood goes on until lines are dropped.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import httpx
 import pytest
 
 from tests.conftest import free_port
+from weather_api.logs import QUEUE_LINES
 
 pytestmark = pytest.mark.slow
 
@@ -112,23 +114,30 @@ async def test_a_log_pipe_nobody_reads_costs_lines_not_memory() -> None:
     """15 s of requests with stderr unread: RSS grows <= 60 MiB, answers stay 200, drops count."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
+    statuses: Counter[int] = Counter()
     with unread_stderr_service(port) as process:
         async with httpx.AsyncClient(base_url=base, timeout=10) as client:
-            await requests_for(port, 1.0)  # caches and the pipe fill; what stays is the baseline
+            statuses += await requests_for(port, 1.0)  # caches fill, and the pipe
             before, dropped_before = rss_mib(process.pid), await dropped_lines(client)
             started = time.monotonic()
-            statuses = await requests_for(port, FLOOD_SECONDS)
+            # 15 s, or longer on a machine too busy to fill the queue in that time.
+            while (seconds := time.monotonic() - started) < FLOOD_SECONDS or (
+                await dropped_lines(client) == dropped_before and seconds < 120
+            ):
+                statuses += await requests_for(port, 5.0)
             seconds = time.monotonic() - started
             after, dropped_after = rss_mib(process.pid), await dropped_lines(client)
             answer = await client.get("/london/gb/")
+    requests = sum(statuses.values())
     summary = (
-        f"log flood: {sum(statuses.values())} requests in {seconds:.1f} s {dict(statuses)}, "
-        f"stderr unread; RSS {before:.1f} -> {after:.1f} MiB "
-        f"(+{after - before:.1f}, limit +{GROWTH_LIMIT_MIB}); "
-        f"log lines dropped +{dropped_after - dropped_before:.0f}"
+        f"log flood: {requests} requests in {seconds:.1f} s {dict(statuses)}, stderr unread; "
+        f"RSS {before:.1f} -> {after:.1f} MiB (+{after - before:.1f}, limit "
+        f"+{GROWTH_LIMIT_MIB}); log lines dropped +{dropped_after - dropped_before:.0f}"
     )
     print("\n" + summary)
     assert set(statuses) == {200}, summary
     assert answer.status_code == 200, summary
     assert after - before <= GROWTH_LIMIT_MIB, summary
-    assert dropped_after - dropped_before > sum(statuses.values()) / 2, summary
+    # Each request logs a line: all were dropped but those in the queue, in the 64 KiB pipe, and
+    # in the writer's hands (a batch of at most 4,096, stuck in its write).
+    assert dropped_after - dropped_before >= requests - QUEUE_LINES - 5000, summary

@@ -1,14 +1,18 @@
-"""Log lines: written off the event loop, in order, none lost at exit; access lines alike."""
+"""Log lines: written off the event loop, in order, none lost at exit, dropped (and counted)
+rather than waited for when the stream is stuck; JSON or console, redacted either way."""
 
 from __future__ import annotations
 
 import io
 import json
 import logging
+import sys
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
+from prometheus_client import REGISTRY
 
 from tests.conftest import API_KEY
 from weather_api import logs
@@ -20,9 +24,11 @@ class SlowStream(io.StringIO):
     def __init__(self) -> None:
         super().__init__()
         self.release = threading.Event()
+        self.entered = threading.Event()
         self.writes = 0
 
     def write(self, text: str) -> int:
+        self.entered.set()
         self.release.wait(5)
         self.writes += 1
         return super().write(text)
@@ -40,6 +46,46 @@ def test_lines_are_written_in_order_and_none_is_lost_on_close() -> None:
     assert stream.writes < 2000  # lines that waited went out together
 
 
+def dropped_total() -> float:
+    """weather_api_log_lines_dropped_total in this process."""
+    return REGISTRY.get_sample_value("weather_api_log_lines_dropped_total") or 0.0
+
+
+def test_a_stuck_stream_drops_and_counts_lines_with_one_warning_each_way() -> None:
+    """Past the bound, lines are dropped and counted; one warning as it starts, one as it ends."""
+    stream = SlowStream()
+    writer = logs.LineWriter(stream, max_lines=100)
+    counted = dropped_total()
+    writer.put("line 0")
+    assert stream.entered.wait(5)  # the writer is stuck in its first write
+    for number in range(1, 501):
+        writer.put(f"line {number}")  # returns at once: queued up to the bound, then dropped
+    assert writer.dropped == 400
+    assert dropped_total() - counted == 400
+    stream.release.set()
+    writer.close()
+    lines = stream.getvalue().splitlines()
+    assert lines[0] == "line 0"
+    assert lines[1].startswith("log lines dropped")
+    assert lines[2:102] == [f"line {number}" for number in range(1, 101)]
+    assert lines[102].startswith("log lines no longer dropped")
+    assert "'dropped_lines': 400" in lines[102]
+    assert len(lines) == 103
+
+
+def test_close_gives_up_on_a_stream_that_stays_stuck() -> None:
+    """A full queue in front of a stream that never drains does not keep the process alive."""
+    stream = SlowStream()
+    writer = logs.LineWriter(stream, max_lines=10)
+    writer.put("line 0")
+    assert stream.entered.wait(5)
+    for number in range(1, 20):
+        writer.put(f"line {number}")
+    writer.close(timeout=0.2)  # returns: the queued lines cannot be written
+    assert stream.getvalue() == ""
+    stream.release.set()
+
+
 @pytest.fixture
 def captured(monkeypatch: pytest.MonkeyPatch) -> Iterator[io.StringIO]:
     """The process's logging configured as the server does, onto a buffer; undone after."""
@@ -47,7 +93,7 @@ def captured(monkeypatch: pytest.MonkeyPatch) -> Iterator[io.StringIO]:
     monkeypatch.setattr("sys.stderr", stream)
     root = logging.getLogger()
     saved = root.handlers[:], root.level
-    logs.configure_logging("info", secrets=[API_KEY])
+    logs.configure_logging("info", secrets=[API_KEY], log_format="json")
     yield stream
     assert logs._writer is not None
     logs._writer.close()
@@ -90,3 +136,72 @@ def test_access_lines_follow_the_level(captured: io.StringIO) -> None:
     assert logs._writer is not None
     logs._writer.close()
     assert captured.getvalue() == ""
+
+
+class Terminal(io.StringIO):
+    """A stream that says it is a terminal."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize(
+    ("stream", "log_format", "looks"),
+    [
+        (Terminal(), "auto", "console"),
+        (io.StringIO(), "auto", "json"),
+        (Terminal(), "json", "json"),
+        (io.StringIO(), "console", "console"),
+    ],
+)
+def test_auto_is_console_on_a_terminal_and_json_elsewhere_unless_told(
+    stream: io.StringIO, log_format: str, looks: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`auto` writes aligned text to a terminal and JSON elsewhere; `json`/`console` force one."""
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level
+    try:
+        logs.configure_logging("info", secrets=[API_KEY], log_format=log_format, stream=stream)
+        logs.log_access("GET / 200", {"status": 200, "request_id": API_KEY})
+        assert logs._writer is not None
+        logs._writer.close()
+    finally:
+        monkeypatch.setattr(logs, "_writer", None)
+        monkeypatch.setattr(logs, "_formatter", None)
+        root.handlers[:], level = saved
+        root.setLevel(level)
+    line = stream.getvalue().strip()
+    assert API_KEY not in line
+    if looks == "json":
+        assert json.loads(line)["request_id"] == "***"
+    else:
+        assert line.endswith("status=200 request_id=***")
+        assert " INFO     weather_api.access " in line
+
+
+def record(message: str, *args: object, **fields: object) -> logging.LogRecord:
+    """A log record as a logger would make it, with `fields` and the current exception."""
+    made = logging.LogRecord("weather_api.test", logging.ERROR, __file__, 1, message, args, None)
+    made.fields = fields
+    made.exc_info = sys.exc_info() if sys.exc_info()[0] else None
+    return made
+
+
+def test_console_lines_carry_the_json_fields_in_local_time_redacted() -> None:
+    """The console line shows every field the JSON line has, the local time, and no secret."""
+    try:
+        raise RuntimeError(f"GET https://owm.test/?q=x&appid={API_KEY}")
+    except RuntimeError:
+        made = record("asked %s", "appid=abc", cache="hit", detail="two words", city=None)
+    as_json = json.loads(logs.JsonFormatter([API_KEY]).format(made))
+    console = logs.ConsoleFormatter([API_KEY]).format(made)
+    first, *traceback = console.splitlines()
+    assert first.startswith(time.strftime("%Y-%m-%d %H:%M", time.localtime(made.created)))
+    assert " ERROR    weather_api.test   asked appid=*** " in first
+    assert first.endswith('cache=hit detail="two words" city=-')
+    shown = {part.split("=", 1)[0] for part in first.split() if "=" in part} - {"appid"}
+    assert shown == set(as_json) - {"ts", "level", "logger", "msg", "exc"}
+    assert traceback[0] == "    Traceback (most recent call last):"
+    assert "appid=***" in traceback[-1]
+    assert API_KEY not in console
+    assert "abc" not in console

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import httpx
 from fastapi import FastAPI, Request
@@ -19,12 +20,21 @@ from weather_api.config import Settings
 from weather_api.errors import PROBLEM_MEDIA_TYPE, InvalidQuery, WeatherApiError
 from weather_api.lifecycle import Readiness
 from weather_api.providers.factory import build_provider
-from weather_api.routes import batch, docs, health, metrics, weather
+from weather_api.routes import batch, docs, health, metrics, problems, weather
 from weather_api.routes.city_fast_path import CityWeatherFastPath
 from weather_api.routes.common import NO_STORE, problem_response
 from weather_api.routes.deps import AppState
 from weather_api.service import WeatherService, build_cache, build_shared_cache
 from weather_api.transport import build_transport
+
+# Swagger UI shows tags in this order, and operations within a tag in the order of `paths`.
+OPENAPI_TAGS = [
+    {"name": "weather", "description": "Current weather: for one city, for many, and `/`."},
+    {"name": "health", "description": "Liveness and readiness probes; no upstream call."},
+    {"name": "operations", "description": "Prometheus metrics."},
+    {"name": "problems", "description": "What each problem `type` means, as a page."},
+]
+WEATHER_PATHS = ("/{city}/{country}/", "/v1/weather", "/")
 
 
 class WeatherApp(FastAPI):
@@ -53,6 +63,32 @@ class WeatherApp(FastAPI):
                 max_age=600,
             )
         return observability.ObservabilityMiddleware(app)
+
+    def openapi(self) -> dict[str, Any]:
+        """FastAPI's description, with the weather endpoints first and then by tag."""
+        schema = self.openapi_schema
+        if schema is None:
+            schema = super().openapi()
+            for operations in schema["paths"].values():
+                for operation in operations.values():
+                    # A tag given by both a router and `include_router` appears twice.
+                    operation["tags"] = list(dict.fromkeys(operation.get("tags", [])))
+            schema["paths"] = dict(sorted(schema["paths"].items(), key=_reading_order))
+            # The greeting's text has no model to carry an example.
+            greeting = schema["paths"].get("/", {}).get("get", {}).get("responses", {})
+            text = greeting.get("200", {}).get("content", {}).get("text/plain")
+            if text is not None:
+                text.setdefault("example", "App Works!")
+        return schema
+
+
+def _reading_order(item: tuple[str, dict[str, Any]]) -> tuple[int, int]:
+    """Sort key of an OpenAPI path: its first tag's place, then its place in WEATHER_PATHS."""
+    path, operations = item
+    names = [tag["name"] for tag in OPENAPI_TAGS]
+    tag = next((t for operation in operations.values() for t in operation["tags"]), None)
+    first = names.index(tag) if tag in names else len(names)
+    return first, WEATHER_PATHS.index(path) if path in WEATHER_PATHS else len(WEATHER_PATHS)
 
 
 def create_app(
@@ -118,14 +154,19 @@ def create_app(
         telemetry={"tracing": False, "metrics": False, "logs": False},
         docs_url=None,  # routes/docs.py serves them with local assets
         redoc_url=None,
+        openapi_tags=OPENAPI_TAGS,
     )
     app.cors_origins = settings.cors_origins
     app.mount(docs.ASSETS_URL, docs.ASSETS, name="docs-assets")
     app.add_exception_handler(WeatherApiError, _domain_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]
-    for module in (health, metrics, docs, batch, weather):  # weather last: catch-all paths
-        app.include_router(module.router)
+    app.include_router(health.router, tags=["health"])
+    app.include_router(metrics.router, tags=["operations"])
+    app.include_router(docs.router)
+    app.include_router(problems.router, tags=["problems"])
+    app.include_router(batch.router, tags=["weather"])
+    app.include_router(weather.router, tags=["weather"])  # last: its paths catch almost all
     return app
 
 

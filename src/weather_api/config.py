@@ -31,6 +31,14 @@ class LogLevel(StrEnum):
     ERROR = "error"
 
 
+class LogFormat(StrEnum):
+    """Log line formats accepted by `--log-format`."""
+
+    AUTO = "auto"
+    JSON = "json"
+    CONSOLE = "console"
+
+
 class Settings(BaseSettings):
     """Everything the service can be told; each field is also `WEATHER_API_<FIELD>`."""
 
@@ -50,6 +58,9 @@ class Settings(BaseSettings):
     """Bind with SO_REUSEPORT, so several processes share the port (the kernel spreads load)."""
     log_level: LogLevel = LogLevel.INFO
     """Log level; debug also logs each upstream request (with keys redacted)."""
+    log_format: LogFormat = LogFormat.AUTO
+    """Log lines: json (one object per line, for collectors), console (aligned, local times,
+    for people), or auto: console when stderr is a terminal, json otherwise."""
     drain_delay: Seconds = 2.0
     """After SIGTERM, keep serving this long with /readyz at 503 before closing the socket."""
     shutdown_grace: Seconds = 20.0

@@ -12,6 +12,8 @@
 
 Bodies are RFC 9457 problem details (`application/problem+json`). Messages are written for
 clients: they never carry upstream URLs (which may hold an API key) or upstream bodies.
+Each `type` is a relative reference, `/problems/<slug>`, that this service answers with a page
+made of the class's `title`, `meaning`, `advice` and `retry` (routes/problems.py).
 This module knows no web framework; `app.py` wires `problem_response` into FastAPI.
 """
 
@@ -20,7 +22,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
-PROBLEM_TYPE_BASE = "https://weather-api.dev/problems/"
+PROBLEM_TYPE_BASE = "/problems/"
 
 
 class WeatherApiError(Exception):
@@ -29,6 +31,10 @@ class WeatherApiError(Exception):
     status: ClassVar[int] = 500
     slug: ClassVar[str] = "internal-error"
     title: ClassVar[str] = "Internal error"
+    # For the problem type's page: what happened, what a client should do, whether to retry.
+    meaning: ClassVar[str] = "The service failed in a way it does not expect."
+    advice: ClassVar[str] = "Nothing in the request needs to change; report the X-Request-ID."
+    retry: ClassVar[str] = "Yes, after a few seconds; the fault is the service's, not yours."
 
     def __init__(self, detail: str) -> None:
         super().__init__(detail)
@@ -57,6 +63,12 @@ class InvalidQuery(WeatherApiError):
     status = 422
     slug = "invalid-query"
     title = "Invalid query"
+    meaning = (
+        "The city, country, units, language or a q value is malformed, or there are too many "
+        "locations; the answer's detail says which."
+    )
+    advice = "Fix the request: see the parameters' patterns and limits in /openapi.json."
+    retry = "Not as it is: the same request gets the same answer."
 
 
 class LocationNotFound(WeatherApiError):
@@ -65,6 +77,9 @@ class LocationNotFound(WeatherApiError):
     status = 404
     slug = "location-not-found"
     title = "Location not found"
+    meaning = "The weather upstream knows no such city in that country."
+    advice = "Check the city's spelling and the two-letter ISO 3166-1 country code."
+    retry = "No: the same name gets the same answer (and the service remembers it a while)."
 
 
 class UpstreamError(WeatherApiError):
@@ -73,6 +88,9 @@ class UpstreamError(WeatherApiError):
     status = 502
     slug = "upstream-error"
     title = "Weather upstream failed"
+    meaning = "The weather upstream that the service asks failed to give a usable answer."
+    advice = "Nothing in the request needs to change."
+    retry = "Yes, after a few seconds, with backoff; failures are not cached."
 
     def __init__(self, detail: str, *, provider: str) -> None:
         super().__init__(detail)
@@ -84,6 +102,9 @@ class UpstreamUnavailable(UpstreamError):
 
     slug = "upstream-unavailable"
     title = "Weather upstream unreachable"
+    meaning = "The service could not connect to the weather upstream, or the connection broke."
+    advice = "Nothing in the request needs to change; the upstream or the network is down."
+    retry = "Yes, after a few seconds, with backoff."
 
 
 class UpstreamBadResponse(UpstreamError):
@@ -91,6 +112,12 @@ class UpstreamBadResponse(UpstreamError):
 
     slug = "upstream-bad-response"
     title = "Weather upstream sent a bad response"
+    meaning = (
+        "The weather upstream answered with a server error, or with a body the service cannot "
+        "read (not JSON, not the expected fields, or too large)."
+    )
+    advice = "Nothing in the request needs to change."
+    retry = "Yes, after a few seconds, with backoff; the service already retried once."
 
 
 class UpstreamAuthFailed(UpstreamError):
@@ -98,6 +125,9 @@ class UpstreamAuthFailed(UpstreamError):
 
     slug = "upstream-auth-failed"
     title = "Weather upstream refused our credentials"
+    meaning = "The weather upstream refused the service's API key (401 or 403)."
+    advice = "Tell the service's operators: its key is missing, wrong or expired."
+    retry = "Not until the operators fix the key; retrying changes nothing."
 
 
 class UpstreamRateLimited(UpstreamError):
@@ -106,6 +136,9 @@ class UpstreamRateLimited(UpstreamError):
     status = 503
     slug = "upstream-rate-limited"
     title = "Weather upstream rate limit reached"
+    meaning = "The weather upstream says the service asked too often."
+    advice = "Wait for the seconds in the Retry-After header (also retry_after in the body)."
+    retry = "Yes, after Retry-After seconds, not before."
 
     def __init__(self, detail: str, *, provider: str, retry_after: int) -> None:
         super().__init__(detail, provider=provider)
@@ -124,3 +157,17 @@ class UpstreamTimeout(UpstreamError):
     status = 504
     slug = "upstream-timeout"
     title = "Weather upstream timed out"
+    meaning = "The weather upstream did not answer within the service's request deadline."
+    advice = "Nothing in the request needs to change."
+    retry = "Yes, after a few seconds, with backoff; the upstream is slow or overloaded."
+
+
+def problem_types() -> list[type[WeatherApiError]]:
+    """Every class in the tree above, base classes included, parents before children."""
+    found: list[type[WeatherApiError]] = []
+    pending: list[type[WeatherApiError]] = [WeatherApiError]
+    while pending:
+        kind = pending.pop(0)
+        found.append(kind)
+        pending.extend(kind.__subclasses__())
+    return found

@@ -2,9 +2,38 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+# Example answers, shown by Swagger UI and ReDoc.
+_LONDON: dict[str, Any] = {
+    "coord": {"lon": -0.1257, "lat": 51.5085},
+    "weather": [{"id": 803, "main": "Clouds", "description": "broken clouds", "icon": "04d"}],
+    "main": {
+        "temp": 284.2,
+        "feels_like": 283.37,
+        "temp_min": 283.15,
+        "temp_max": 285.37,
+        "pressure": 1012,
+        "humidity": 73,
+    },
+    "wind": {"speed": 4.63, "deg": 250},
+    "clouds": {"all": 75},
+    "dt": 1732780800,
+    "sys": {"country": "GB", "sunrise": 1732779436, "sunset": 1732809390},
+    "timezone": 0,
+    "id": 2643743,
+    "name": "London",
+    "cod": 200,
+}
+_TIMEOUT: dict[str, Any] = {
+    "type": "/problems/upstream-timeout",
+    "title": "Weather upstream timed out",
+    "status": 504,
+    "detail": "the weather upstream did not answer in time",
+    "instance": "/paris/fr/",
+}
 
 
 class _Model(BaseModel):
@@ -63,6 +92,8 @@ class Sys(_Model):
 class CurrentWeather(_Model):
     """Current weather for one location, in OpenWeatherMap's `/data/2.5/weather` shape."""
 
+    model_config = ConfigDict(json_schema_extra={"examples": [_LONDON]})
+
     coord: Coord
     weather: list[Condition]
     main: MainReadings
@@ -77,7 +108,9 @@ class CurrentWeather(_Model):
 
 
 class Problem(BaseModel):
-    """An RFC 9457 problem detail."""
+    """An RFC 9457 problem detail; `type` is a page on this service, /problems/<slug>."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [_TIMEOUT]})
 
     type: str
     title: str
@@ -106,10 +139,25 @@ class BatchProblem(BaseModel):
 class BatchResponse(BaseModel):
     """A batch answer: one entry per requested location, in request order."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "results": [
+                        {"q": "London,GB", "status": 200, "weather": _LONDON},
+                        {"q": "Paris,FR", "status": 504, "problem": _TIMEOUT},
+                    ]
+                }
+            ]
+        }
+    )
+
     results: list[BatchWeather | BatchProblem]
 
 
 class Health(BaseModel):
     """Liveness and readiness answers."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"status": "ok"}]})
 
     status: Literal["ok", "ready", "starting", "draining"]

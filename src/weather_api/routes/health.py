@@ -8,7 +8,7 @@ from fastapi.responses import JSONResponse
 from weather_api.routes.deps import ReadinessDep
 from weather_api.schemas import Health
 
-router = APIRouter(tags=["health"])
+router = APIRouter()
 
 
 @router.get("/healthz", response_model=Health, summary="Liveness: the process answers")

@@ -1,0 +1,114 @@
+"""`--log-format auto` in a real process: aligned text on a terminal, JSON lines on a pipe."""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import re
+import select
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import httpx
+import pytest
+
+from tests.conftest import API_KEY, free_port
+
+pytestmark = pytest.mark.slow
+
+CONSOLE_LINE = re.compile(
+    r"^(?P<stamp>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)\.\d{3} INFO     weather_api\.access "
+    r"+GET /\{city\}/\{country\}/ 200 +(?P<fields>\S.*)$"
+)
+
+
+@contextmanager
+def service_logging_to(stderr: int) -> Iterator[int]:
+    """The service on a free port, its stdout and stderr on `stderr`, the key in its env."""
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "weather_api", "serve", "--port", str(port), "--provider", "sample"],
+        env={**os.environ, "WEATHER_API_OPENWEATHERMAP_API_KEY": API_KEY},
+        stdin=subprocess.DEVNULL,
+        stdout=stderr,
+        stderr=stderr,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert process.poll() is None, f"the service exited {process.returncode}"
+            assert time.monotonic() < deadline, "the service did not become ready in 30 s"
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            time.sleep(0.05)
+        yield port
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:  # pragma: no cover - only if shutdown hangs
+            process.kill()
+            process.wait()
+
+
+def access_line(fd: int, port: int) -> str:
+    """Ask for London with the key as request id; the access line that the process wrote."""
+    response = httpx.get(
+        f"http://127.0.0.1:{port}/london/gb/", headers={"X-Request-ID": API_KEY}, timeout=10
+    )
+    assert response.status_code == 200
+    text = ""
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 0.5)
+        if ready:
+            text += os.read(fd, 65536).decode(errors="replace").replace("\r\n", "\n")
+        for line in text.splitlines():
+            if "weather_api.access" in line and "/{city}/{country}/" in line:
+                return line
+    raise AssertionError(f"no access line within 15 s in:\n{text}")
+
+
+def test_auto_writes_aligned_local_time_lines_to_a_terminal() -> None:
+    """On a pty: `2026-01-02 10:11:12.345 INFO     weather_api.access  GET ... key=value`."""
+    terminal, child_side = pty.openpty()
+    try:
+        with service_logging_to(child_side) as port:
+            os.close(child_side)
+            line = access_line(terminal, port)
+    finally:
+        os.close(terminal)
+    match = CONSOLE_LINE.match(line)
+    assert match, line
+    logged = time.mktime(time.strptime(match["stamp"], "%Y-%m-%d %H:%M:%S"))
+    assert abs(logged - time.time()) < 120, f"{line} is not in local time"
+    fields = dict(part.split("=", 1) for part in match["fields"].split())
+    assert set(fields) == {"method", "route", "status", "duration_ms", "request_id", "cache"}
+    assert fields["request_id"] == "***"
+    assert API_KEY not in line
+
+
+def test_auto_writes_json_lines_to_a_pipe() -> None:
+    """On a pipe: one JSON object per line, with the same fields and the same redaction."""
+    reader, writer = os.pipe()
+    try:
+        with service_logging_to(writer) as port:
+            os.close(writer)
+            line = access_line(reader, port)
+    finally:
+        os.close(reader)
+    fields = json.loads(line)
+    assert set(fields) == {
+        "ts", "level", "logger", "msg",
+        "method", "route", "status", "duration_ms", "request_id", "cache",
+    }  # fmt: skip
+    assert fields["request_id"] == "***"
+    assert API_KEY not in line

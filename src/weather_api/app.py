@@ -124,7 +124,8 @@ def create_app(
     app.add_exception_handler(WeatherApiError, _domain_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]
-    for module in (health, metrics, docs, batch, weather):  # weather last: catch-all paths
+    app.include_router(batch.build_router(max_locations=settings.batch_max_locations))
+    for module in (health, metrics, docs, weather):  # weather last: catch-all paths
         app.include_router(module.router)
     return app
 

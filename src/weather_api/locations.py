@@ -33,7 +33,6 @@ _ISO_COUNTRIES = frozenset(_ISO_CODES.split())
 _ALIASES = {"UK": "GB"}
 
 
-
 def _classes() -> tuple[str, str, str]:
     """Regex class bodies (`\\uXXXX-\\uXXXX...`) of the BMP's letters, marks, and both.
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -17,7 +18,7 @@ from weather_api.app import create_app
 from weather_api.cache import Cached, CacheStatus
 from weather_api.config import Settings
 from weather_api.errors import LocationNotFound
-from weather_api.routes.city_fast_path import CityWeatherFastPath
+from weather_api.routes.city_fast_path import MEMO_ENTRIES, MEMO_KEY_CHARS, CityWeatherFastPath
 
 
 @asynccontextmanager
@@ -71,9 +72,12 @@ class Service:
         raise LocationNotFound(f"no {query.location}")
 
 
-async def call(path: str, query: bytes = b"", method: str = "GET") -> tuple[Recorder, list[Any]]:
+async def call(
+    path: str, query: bytes = b"", method: str = "GET", *, layer: CityWeatherFastPath | None = None
+) -> tuple[Recorder, list[Any]]:
     downstream, sent = Recorder(), []
-    layer = CityWeatherFastPath(downstream)
+    layer = layer or CityWeatherFastPath(downstream)
+    layer.app = downstream
     scope = {
         "type": "http",
         "method": method,
@@ -147,6 +151,31 @@ async def test_other_parameters_are_ignored_as_the_route_ignores_them() -> None:
     downstream, sent = await call("/london/uk/", b"units=imperial&units=metric&appid=x&x")
     assert downstream.paths == []
     assert dict(sent[0]["headers"])[b"x-cache"] == b"hit"
+
+
+async def test_rejected_requests_leave_nothing_behind() -> None:
+    """Refused paths, however many and long, are not remembered; valid ones are, once."""
+    layer = CityWeatherFastPath(Recorder())
+    for number in range(100):
+        await call(f"/{'x' * 8000}{number}/gb/", layer=layer)
+        await call("/london/uk/", b"units=kelvin&n=%d" % number, layer=layer)
+    assert layer.remembered == 0
+    for _ in range(3):
+        await call("/london/uk/", b"units=metric", layer=layer)
+    assert layer.remembered == 1
+
+
+async def test_the_memo_is_bounded_in_entries_and_key_length() -> None:
+    """More valid locations than MEMO_ENTRIES keep MEMO_ENTRIES; long valid URLs none."""
+    layer = CityWeatherFastPath(Recorder())
+    await call("/london/uk/", b"x=" + b"y" * MEMO_KEY_CHARS, layer=layer)  # valid, but long
+    assert layer.remembered == 0
+    names = ("".join(letters) for letters in itertools.product("abcdefgh", repeat=5))
+    for name in itertools.islice(names, MEMO_ENTRIES + 100):
+        downstream, sent = await call(f"/{name}/fr/", layer=layer)
+    assert layer.remembered == MEMO_ENTRIES
+    assert downstream.paths == []
+    assert sent[0]["status"] == 404
 
 
 async def test_hits_look_the_same_either_way() -> None:

@@ -7,6 +7,7 @@ them verbatim in the OpenAPI description (ECMA-262 with Unicode property escapes
 
 from __future__ import annotations
 
+import itertools
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -42,26 +43,22 @@ def _classes() -> tuple[str, str, str]:
     `u` flag (Swagger UI) read `\\p{L}` as the letters "p{L}". Beyond the BMP their code units
     would be surrogate pairs, so those are not taken.
     """
-    found: dict[str, list[tuple[int, int]]] = {"L": [], "M": [], "LM": []}
-    for code in range(0x10000):
-        if 0xD800 <= code <= 0xDFFF:
-            continue
-        ch = chr(code)
-        kind = "L" if ch.isalpha() else "M" if unicodedata.category(ch)[0] == "M" else None
-        for name in (kind, "LM") if kind else ():
-            ranges = found[name]
-            if ranges and ranges[-1][1] == code - 1:
-                ranges[-1] = (ranges[-1][0], code)
-            else:
-                ranges.append((code, code))
+    category = unicodedata.category
+    # Surrogates are neither letters nor marks (category Cs).
+    letters = [chr(code).isalpha() for code in range(0x10000)]
+    marks = [category(chr(code))[0] == "M" for code in range(0x10000)]
+    either = [letter or mark for letter, mark in zip(letters, marks, strict=True)]
 
-    def body(ranges: list[tuple[int, int]]) -> str:
-        return "".join(
-            f"\\u{low:04X}" if low == high else f"\\u{low:04X}-\\u{high:04X}"
-            for low, high in ranges
-        )
+    def body(flags: list[bool]) -> str:
+        parts = []
+        for taken, run in itertools.groupby(range(0x10000), flags.__getitem__):
+            if taken:
+                low, *rest = run
+                high = rest[-1] if rest else low
+                parts.append(f"\\u{low:04X}" if low == high else f"\\u{low:04X}-\\u{high:04X}")
+        return "".join(parts)
 
-    return body(found["L"]), body(found["M"]), body(found["LM"])
+    return body(letters), body(marks), body(either)
 
 
 _LETTERS, _MARKS, _LETTERS_AND_MARKS = _classes()

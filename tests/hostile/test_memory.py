@@ -197,6 +197,8 @@ async def traced_growth(app: ASGIApp, paths: Iterator[str]) -> tuple[float, Coun
     return (after - before) / 2**20, statuses
 
 
+# Coverage tracing would multiply these floods' cost; the suite covers the same code anyway.
+@pytest.mark.no_cover
 async def test_one_unknown_city_asked_again_and_again_leaves_nothing() -> None:
     """50,000 requests for a city that does not exist: 404 each, memory flat, then a 200."""
     async with owm_app() as app:
@@ -210,6 +212,7 @@ async def test_one_unknown_city_asked_again_and_again_leaves_nothing() -> None:
     assert after == 200
 
 
+@pytest.mark.no_cover
 async def test_distinct_oversized_junk_paths_leave_nothing() -> None:
     """5,000 distinct 8 KB paths, each refused: memory flat, then a 200."""
     junk = (f"/{'x' * 8000}{number}/gb/" for number in range(5_000))

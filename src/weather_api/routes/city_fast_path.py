@@ -39,6 +39,11 @@ class CityWeatherFastPath:
         # for short URLs, and at most MEMO_ENTRIES of them, the oldest dropped first.
         self._memo: dict[tuple[str, bytes], WeatherQuery] = {}
 
+    @property
+    def remembered(self) -> int:
+        """How many parsed queries the layer holds (at most MEMO_ENTRIES)."""
+        return len(self._memo)
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         service: WeatherService | None = None
         query: WeatherQuery | None = None

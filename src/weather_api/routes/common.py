@@ -78,15 +78,13 @@ _X_CACHE = {status: status.value.encode() for status in CacheStatus}
 
 
 async def weather_or_problem(
-    service: WeatherService, parsed: WeatherQuery | InvalidQuery | None, *, instance: str
+    service: WeatherService, parsed: WeatherQuery | InvalidQuery, *, instance: str
 ) -> Response:
     """The one answer to a city request: its weather, or the problem with it, as a response.
 
-    `parsed` is what `parse_city_request` made of the request (None: not a city path at all).
-    A fresh cache hit is answered without an await: the cheapest answer there is.
+    `parsed` is what `parse_city_request` made of the request. A fresh cache hit is answered
+    without an await: the cheapest answer there is.
     """
-    if parsed is None:
-        parsed = InvalidQuery("the path must be /{city}/{country}/")
     if isinstance(parsed, InvalidQuery):
         return problem_response(parsed, instance=instance)
     try:

@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import PlainTextResponse
 
+from weather_api.errors import InvalidQuery
 from weather_api.locations import (
     CITY_MAX_LENGTH,
     CITY_PATTERN,
@@ -92,6 +93,8 @@ async def current_weather(request: Request, service: ServiceDep) -> Response:
     # What the fast path (routes/city_fast_path.py) passed on: read and answered the same way.
     path: str = request.scope["path"]
     parsed = parse_city_request(path, request.scope["query_string"])
+    if parsed is None:  # pragma: no cover - Starlette routes only /{city}/{country}/ paths here
+        parsed = InvalidQuery("the path must be /{city}/{country}/")
     return await weather_or_problem(service, parsed, instance=path)
 
 

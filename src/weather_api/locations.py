@@ -2,7 +2,8 @@
 
 `parse_city_request` is the one reading of a `/{city}/{country}/` request, for the pure-ASGI fast
 path and FastAPI's route alike; the patterns below are what it checks, and the route publishes
-them verbatim in the OpenAPI description (ECMA-262 with Unicode property escapes).
+them verbatim in the OpenAPI description (each reads the same in Python's `re` and in ECMA-262,
+with or without its `u` flag).
 """
 
 from __future__ import annotations

@@ -52,12 +52,12 @@ def build_router(*, max_locations: int) -> APIRouter:
         One location failing does not fail the others; the response is 200 unless the request
         itself is malformed.
         """
-        return await answer(q, service, units=units, lang=lang)
+        return await _answer(q, service, units=units, lang=lang)
 
     return router
 
 
-async def answer(q: list[str], service: WeatherService, *, units: Units, lang: str) -> Response:
+async def _answer(q: list[str], service: WeatherService, *, units: Units, lang: str) -> Response:
     """The batch body for checked parameters: each location's weather or problem, in order."""
     language = parse_lang(lang)
     queries: list[WeatherQuery | WeatherApiError] = []

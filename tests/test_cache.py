@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import traceback
 
 import pytest
 
@@ -153,6 +154,40 @@ async def test_not_found_is_remembered_briefly() -> None:
     with pytest.raises(Missing):
         await cache.get("k", fill)
     assert fill.calls == 2
+
+
+async def test_each_negative_hit_raises_a_new_error_without_history() -> None:
+    """Hits on a remembered error raise new exceptions: no traceback grows, nothing chains."""
+    cache = make_cache(Clock())
+    fill = Counter(error=Missing("no such city"))
+    raised: list[BaseException] = []
+    for _ in range(50):
+        with pytest.raises(Missing) as caught:
+            await cache.get("k", fill)
+        raised.append(caught.value)
+    hits = raised[1:]
+    assert fill.calls == 1
+    assert len({id(error) for error in raised}) == len(raised)
+    assert all(error.args == ("no such city",) for error in raised)
+    assert all(error.__context__ is None and error.__cause__ is None for error in hits)
+    depth = [len(traceback.extract_tb(error.__traceback__)) for error in hits]
+    assert depth[-1] == depth[0]
+
+
+async def test_an_error_that_cannot_be_rebuilt_is_not_remembered() -> None:
+    """A negative error whose class does not take its own args is raised, not cached."""
+
+    class Odd(Missing):
+        def __init__(self, code: int, *, where: str) -> None:
+            super().__init__(f"{code} at {where}")
+
+    cache = make_cache(Clock())
+    fill = Counter(error=Odd(7, where="x"))
+    for _ in range(2):
+        with pytest.raises(Odd):
+            await cache.get("k", fill)
+    assert fill.calls == 2
+    assert len(cache) == 0
 
 
 async def test_negative_caching_can_be_off() -> None:

@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from weather_api.errors import InvalidQuery
-from weather_api.locations import Location, parse_lang, parse_location, parse_q
+from weather_api.locations import (
+    CITY_PATTERN,
+    COUNTRY_PATTERN,
+    Location,
+    Units,
+    WeatherQuery,
+    parse_city_request,
+    parse_lang,
+    parse_location,
+    parse_q,
+)
 
 
 @pytest.mark.parametrize(
@@ -49,6 +61,11 @@ def test_accepts_and_normalises_good_locations(city: str, country: str, expected
         ("London", "XX"),
         ("London", "1A"),
         ("London", "../"),
+        ("London", " gb"),
+        ("0" * 84, "GB"),
+        ("Lon\tdon", "GB"),
+        ("\U00020bb7", "JP"),  # a letter beyond the BMP: not in the published pattern
+        (" " * 80 + "a" * 6, "GB"),  # 86 characters as sent
     ],
 )
 def test_rejects_bad_locations(city: str, country: str) -> None:
@@ -75,3 +92,53 @@ def test_bad_language_codes_are_refused(raw: str) -> None:
     """Anything but a two-letter code with an optional region is refused."""
     with pytest.raises(InvalidQuery):
         parse_lang(raw)
+
+
+LONDON, METRIC, PT = Location("london", "GB"), Units.METRIC, "pt_br"
+
+
+@pytest.mark.parametrize(
+    ("path", "query", "expected"),
+    [
+        ("/london/uk/", b"", WeatherQuery(LONDON)),
+        ("/london/Gb", b"units=metric&lang=pt-BR", WeatherQuery(LONDON, units=METRIC, lang=PT)),
+        ("/london/uk/", b"units=imperial&units=metric", WeatherQuery(LONDON, units=METRIC)),
+        ("/london/uk/", b"appid=x&&q&lang=de", WeatherQuery(LONDON, lang="de")),
+        ("/london/uk/x", b"", None),
+        ("//uk/", b"", None),
+        ("/london//", b"", None),
+        ("london/uk/", b"", None),
+    ],
+)  # fmt: skip
+def test_a_city_request_is_read_as_the_route_reads_it(
+    path: str, query: bytes, expected: WeatherQuery | None
+) -> None:
+    """Path and query string to a query: the last repeated parameter counts, others are ignored."""
+    assert parse_city_request(path, query) == expected
+
+
+@pytest.mark.parametrize(
+    ("path", "query", "detail"),
+    [
+        ("/lond0n/uk/", b"", "city may contain only"),
+        ("/.-/uk/", b"", "city must contain a letter"),
+        ("/london/xx/", b"", "country must be"),
+        ("/london/uk/", b"units=", "units must be one of standard, metric, imperial"),
+        ("/london/uk/", b"units=Metric", "units must be"),
+        ("/london/uk/", b"lang=en%0A", "lang must be"),
+    ],
+)
+def test_a_bad_city_request_is_a_problem(path: str, query: bytes, detail: str) -> None:
+    """A malformed city, country, units or lang is returned as the InvalidQuery to answer."""
+    problem = parse_city_request(path, query)
+    assert isinstance(problem, InvalidQuery)
+    assert problem.detail.startswith(detail)
+
+
+def test_the_published_patterns_are_what_any_regex_engine_reads() -> None:
+    """No Unicode property escapes: the same in Python and ECMA-262 with or without `u`."""
+    for pattern in (CITY_PATTERN, COUNTRY_PATTERN):
+        assert "\\p" not in pattern
+        assert "(?" not in pattern.replace("(?:", "")  # no inline flags or look-arounds
+    assert re.fullmatch(COUNTRY_PATTERN, "uK")
+    assert not re.fullmatch(COUNTRY_PATTERN, "XX")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -9,6 +10,7 @@ import respx
 
 from tests.bodies import OWM_NOT_FOUND, owm_london
 from tests.conftest import API_KEY, make_settings, running_app
+from weather_api.locations import CITY_PATTERN, COUNTRY_PATTERN, LANG_PATTERN
 
 
 async def test_root_says_app_works() -> None:
@@ -179,3 +181,25 @@ async def test_key_can_come_from_a_mounted_file(owm: respx.Router, tmp_path: Pat
     async with running_app(settings, upstream=owm) as client:
         assert (await client.get("/london/gb/")).status_code == 200
     assert route.calls.last.request.url.params["appid"] == "from-file-key"
+
+
+async def test_openapi_says_what_the_parser_takes() -> None:
+    """The city route's parameters carry the parser's patterns; q's maxItems is the setting."""
+    settings = make_settings(provider="sample", batch_max_locations=7)
+    async with running_app(settings) as client:
+        schema = (await client.get("/openapi.json")).json()
+        zeros = await client.get("/" + "0" * 84 + "/gb/")
+        too_many = await client.get("/v1/weather", params=[("q", "Paris,FR")] * 8)
+    city_route = schema["paths"]["/{city}/{country}/"]["get"]
+    parameters = {p["name"]: p["schema"] for p in city_route["parameters"]}
+    assert parameters["city"]["pattern"] == CITY_PATTERN
+    assert parameters["city"]["maxLength"] == 85
+    assert parameters["country"]["pattern"] == COUNTRY_PATTERN
+    assert parameters["units"]["enum"] == ["standard", "metric", "imperial"]
+    assert parameters["lang"]["pattern"] == LANG_PATTERN
+    assert not re.fullmatch(CITY_PATTERN, "0" * 84)
+    assert zeros.status_code == 422
+    batch = schema["paths"]["/v1/weather"]["get"]["parameters"]
+    q = next(p for p in batch if p["name"] == "q")
+    assert (q["schema"]["minItems"], q["schema"]["maxItems"]) == (1, 7)
+    assert too_many.status_code == 422

@@ -165,7 +165,9 @@ def create_app(
     app.include_router(metrics.router, tags=["operations"])
     app.include_router(docs.router)
     app.include_router(problems.router, tags=["problems"])
-    app.include_router(batch.router, tags=["weather"])
+    app.include_router(
+        batch.build_router(max_locations=settings.batch_max_locations), tags=["weather"]
+    )
     app.include_router(weather.router, tags=["weather"])  # last: its paths catch almost all
     return app
 

@@ -37,10 +37,36 @@ class Cached(Generic[V]):
     """Seconds it stays fresh from now (0 when stale)."""
 
 
+@dataclass(frozen=True, slots=True)
+class _Refusal:
+    """A remembered error as data: its class and arguments, never the exception object.
+
+    Re-raising one stored exception would grow its traceback by a set of frames on every hit
+    and keep each request's frames alive for the entry's lifetime; a fresh one per hit does not.
+    """
+
+    kind: type[BaseException]
+    args: tuple[object, ...]
+
+    @classmethod
+    def of(cls, error: BaseException) -> _Refusal | None:
+        """The refusal that raises a copy of `error`, or None when its class cannot be rebuilt."""
+        refusal = cls(type(error), error.args)
+        try:
+            refusal.error()
+        except Exception:  # an error whose __init__ does not take its own args: not kept
+            return None
+        return refusal
+
+    def error(self) -> BaseException:
+        """A new exception, with no traceback, context or cause."""
+        return self.kind(*self.args)
+
+
 @dataclass(slots=True)
 class _Entry(Generic[V]):
     value: V | None
-    error: BaseException | None
+    error: _Refusal | None
     stored_at: float
     fresh_until: float
     keep_until: float
@@ -62,7 +88,9 @@ class TTLCache(Generic[K, V]):
     Concurrent misses for one key share one fill (single flight); the fill runs in a task of its
     own, so a caller that goes away does not cancel it for the others. When a fill fails with an
     error not listed in `negative_errors`, an expired value younger than `ttl + stale_ttl` is
-    served as stale instead. Errors listed in `negative_errors` are remembered for `negative_ttl`.
+    served as stale instead. Errors listed in `negative_errors` are remembered for `negative_ttl`
+    as their class and arguments (`type(e)(*e.args)` must rebuild them): each lookup in that time
+    raises a new one.
 
     A fill may return a `Cached` instead of a bare value: one that another cache tier has held
     for `age` seconds stays fresh here only for the `ttl` it has left, and one marked stale is
@@ -118,7 +146,7 @@ class TTLCache(Generic[K, V]):
         entry = self._entries.get(key)
         if entry is not None and entry.error is not None and self._clock() < entry.fresh_until:
             self.stats.negative_hits += 1
-            raise entry.error
+            raise entry.error.error()
         task = self._fills.get(key)
         if task is None:
             self.stats.misses += 1
@@ -134,10 +162,10 @@ class TTLCache(Generic[K, V]):
         try:
             value = await fill()
         except self._negative_errors as exc:
-            if self.negative_ttl > 0:
+            refusal = _Refusal.of(exc) if self.negative_ttl > 0 else None
+            if refusal is not None:
                 now = self._clock()
-                exc.__traceback__ = None  # keep no frames alive for the entry's lifetime
-                self._store(key, _Entry(None, exc, now, now + self.negative_ttl, now))
+                self._store(key, _Entry(None, refusal, now, now + self.negative_ttl, now))
             raise
         except Exception:
             stale = self._entries.get(key)

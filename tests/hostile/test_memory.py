@@ -1,26 +1,37 @@
-"""A flood of distinct locations: the cache stays within its bound and the process stays small.
+"""Floods that must leave memory where it was: nothing a client sends is kept without a bound.
 
-Every request misses (no location repeats), so each one adds an entry and, past the bound,
-evicts one. `make test` floods 2,000 locations through a 500-entry cache; `make soak`
-50,000 through the default 10,000 entries. The figure is the server process's peak RSS.
+Distinct locations: every request misses (no location repeats), so each one adds an entry and,
+past the bound, evicts one. `make test` floods 2,000 locations through a 500-entry cache;
+`make soak` 50,000 through the default 10,000 entries. The figure is the server process's peak
+RSS. One unknown city asked 50,000 times, and 5,000 distinct oversized junk paths, run in
+process under tracemalloc: what they leave allocated is the figure.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import itertools
 import os
 import re
 import time
+import tracemalloc
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+import respx
+from asgi_lifespan import LifespanManager
+from starlette.types import ASGIApp, Message
 
-from tests.conftest import free_port
+from tests.bodies import OWM_NOT_FOUND, owm_london
+from tests.conftest import OWM_URL, free_port, make_settings
 from tests.processes import Running, weather_api_process
+from weather_api.app import create_app
 
 pytestmark = pytest.mark.slow
 
@@ -121,3 +132,95 @@ async def test_a_flood_of_locations_keeps_the_cache_and_memory_bounded() -> None
 async def test_fifty_thousand_locations() -> None:
     """The issue's figure: 50,000 distinct locations through the default 10,000 entries."""
     await run_flood(50_000, 10_000)
+
+
+# What a flood may leave allocated in process, however many requests it sends.
+TRACED_GROWTH_LIMIT_MIB = 4
+
+
+@asynccontextmanager
+async def owm_app() -> AsyncIterator[ASGIApp]:
+    """The app with its default settings, OpenWeatherMap mocked: only London exists."""
+    owm = respx.Router(base_url=OWM_URL, assert_all_called=False)
+    owm.get("/data/2.5/weather", params__contains={"q": "london,GB"}).respond(json=owm_london())
+    owm.get("/data/2.5/weather").respond(404, json=OWM_NOT_FOUND)
+    app = create_app(
+        make_settings(provider="openweathermap"), transport=httpx.MockTransport(owm.async_handler)
+    )
+    async with LifespanManager(app) as manager:
+        yield manager.app
+
+
+async def get(app: ASGIApp, path: str) -> int:
+    """One GET straight into the ASGI app (no client library to allocate); its status."""
+    scope: dict[str, Any] = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"testserver")],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 80),
+    }
+    status = 0
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Message) -> None:
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = message["status"]
+
+    await app(scope, receive, send)
+    return status
+
+
+async def traced_growth(app: ASGIApp, paths: Iterator[str]) -> tuple[float, Counter[int]]:
+    """MiB still allocated after GETting every path (collected garbage aside), and the statuses."""
+    statuses: Counter[int] = Counter()
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for path in paths:
+            statuses[await get(app, path)] += 1
+        gc.collect()
+        after = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    return (after - before) / 2**20, statuses
+
+
+# Coverage tracing would multiply these floods' cost; the suite covers the same code anyway.
+@pytest.mark.no_cover
+async def test_one_unknown_city_asked_again_and_again_leaves_nothing() -> None:
+    """50,000 requests for a city that does not exist: 404 each, memory flat, then a 200."""
+    async with owm_app() as app:
+        assert await get(app, "/nowhereville/gb/") == 404  # remembered from here on
+        growth, statuses = await traced_growth(app, itertools.repeat("/nowhereville/gb/", 50_000))
+        after = await get(app, "/london/gb/")
+    summary = f"50,000 x /nowhereville/gb/: {dict(statuses)}, {growth:.2f} MiB still allocated"
+    print("\n" + summary)
+    assert statuses == {404: 50_000}, summary
+    assert growth < TRACED_GROWTH_LIMIT_MIB, summary
+    assert after == 200
+
+
+@pytest.mark.no_cover
+async def test_distinct_oversized_junk_paths_leave_nothing() -> None:
+    """5,000 distinct 8 KB paths, each refused: memory flat, then a 200."""
+    junk = (f"/{'x' * 8000}{number}/gb/" for number in range(5_000))
+    async with owm_app() as app:
+        growth, statuses = await traced_growth(app, junk)
+        after = await get(app, "/london/gb/")
+    summary = f"5,000 distinct 8 KB junk paths: {dict(statuses)}, {growth:.2f} MiB still allocated"
+    print("\n" + summary)
+    assert statuses == {422: 5_000}, summary
+    assert growth < TRACED_GROWTH_LIMIT_MIB, summary
+    assert after == 200

@@ -1,6 +1,7 @@
 """`/v1/weather`: many locations in one request, fetched concurrently."""
 
-from __future__ import annotations
+# No `from __future__ import annotations`: the handler is defined in `build_router`, and FastAPI
+# resolves string annotations in the module's globals, where the per-app `q` alias is not.
 
 import json
 from typing import Annotated
@@ -11,40 +12,53 @@ from weather_api.cache import Cached
 from weather_api.errors import InvalidQuery, WeatherApiError
 from weather_api.locations import Units, WeatherQuery, parse_lang, parse_q
 from weather_api.routes.common import LangQuery, UnitsQuery, problem_responses
-from weather_api.routes.deps import ServiceDep, SettingsDep
+from weather_api.routes.deps import ServiceDep
 from weather_api.schemas import BatchResponse
+from weather_api.service import WeatherService
 
-router = APIRouter(prefix="/v1", tags=["weather"])
 _COMPACT = (",", ":")  # as the spliced weather bodies are
 
 
-@router.get(
-    "/weather",
-    response_model=BatchResponse,
-    summary="Current weather for many cities at once",
-    responses=problem_responses(422),
-)
-async def batch_weather(
-    q: Annotated[
+def build_router(*, max_locations: int) -> APIRouter:
+    """The batch route for an app that takes at most `max_locations` (`--batch-max-locations`).
+
+    The bound is part of the route's OpenAPI description (`maxItems`), so it is built per app.
+    """
+    router = APIRouter(prefix="/v1", tags=["weather"])
+    locations = Annotated[
         list[str],
         Query(
             min_length=1,
-            description="City,CC; repeat for more locations (see batch_max_locations)",
+            max_length=max_locations,
+            description=f"City,CC; repeat for up to {max_locations} locations",
             examples=[["London,GB", "Paris,FR"]],
         ),
-    ],
-    service: ServiceDep,
-    settings: SettingsDep,
-    units: UnitsQuery = Units.STANDARD,
-    lang: LangQuery = "en",
-) -> Response:
-    """One result per `q`, in request order: its weather, or the problem that stopped it.
+    ]
 
-    One location failing does not fail the others; the response is 200 unless the request
-    itself is malformed.
-    """
-    if len(q) > settings.batch_max_locations:
-        raise InvalidQuery(f"at most {settings.batch_max_locations} locations per request")
+    @router.get(
+        "/weather",
+        response_model=BatchResponse,
+        summary="Current weather for many cities at once",
+        responses=problem_responses(422),
+    )
+    async def batch_weather(
+        q: locations,  # an alias built per app
+        service: ServiceDep,
+        units: UnitsQuery = Units.STANDARD,
+        lang: LangQuery = "en",
+    ) -> Response:
+        """One result per `q`, in request order: its weather, or the problem that stopped it.
+
+        One location failing does not fail the others; the response is 200 unless the request
+        itself is malformed.
+        """
+        return await _answer(q, service, units=units, lang=lang)
+
+    return router
+
+
+async def _answer(q: list[str], service: WeatherService, *, units: Units, lang: str) -> Response:
+    """The batch body for checked parameters: each location's weather or problem, in order."""
     language = parse_lang(lang)
     queries: list[WeatherQuery | WeatherApiError] = []
     for raw in q:

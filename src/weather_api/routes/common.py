@@ -1,20 +1,18 @@
-"""Query parameters and documented error responses shared by the weather routes."""
+"""Query parameters, documented error responses and the response builders of the weather routes."""
 
 from __future__ import annotations
 
-import re
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Query
 from fastapi.responses import JSONResponse, Response
 
 from weather_api.cache import Cached, CacheStatus
-from weather_api.errors import PROBLEM_MEDIA_TYPE, WeatherApiError
-from weather_api.locations import Units
+from weather_api.errors import PROBLEM_MEDIA_TYPE, InvalidQuery, WeatherApiError
+from weather_api.locations import LANG_PATTERN, Units, WeatherQuery
 
-LANG_PATTERN = r"^[A-Za-z]{2}([_-][A-Za-z]{2})?$"
-"""What `lang` may look like before `parse_lang` normalises it (the OpenAPI pattern)."""
-LANG_RE = re.compile(LANG_PATTERN)
+if TYPE_CHECKING:
+    from weather_api.service import WeatherService
 
 UnitsQuery = Annotated[
     Units,
@@ -77,6 +75,22 @@ class WeatherResponse(Response):
 
 
 _X_CACHE = {status: status.value.encode() for status in CacheStatus}
+
+
+async def weather_or_problem(
+    service: WeatherService, parsed: WeatherQuery | InvalidQuery, *, instance: str
+) -> Response:
+    """The one answer to a city request: its weather, or the problem with it, as a response.
+
+    `parsed` is what `parse_city_request` made of the request. A fresh cache hit is answered
+    without an await: the cheapest answer there is.
+    """
+    if isinstance(parsed, InvalidQuery):
+        return problem_response(parsed, instance=instance)
+    try:
+        return WeatherResponse(service.cached(parsed) or await service.current(parsed))
+    except WeatherApiError as error:
+        return problem_response(error, instance=instance)
 
 
 def problem_response(error: WeatherApiError, *, instance: str) -> JSONResponse:

@@ -2,46 +2,73 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Any
 
-from fastapi import APIRouter, Path, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import PlainTextResponse
 
+from weather_api.errors import InvalidQuery
 from weather_api.locations import (
     CITY_MAX_LENGTH,
+    CITY_PATTERN,
+    COUNTRY_PATTERN,
+    LANG_PATTERN,
     Units,
-    WeatherQuery,
-    parse_lang,
-    parse_location,
+    parse_city_request,
 )
-from weather_api.routes.common import (
-    LangQuery,
-    UnitsQuery,
-    WeatherResponse,
-    problem_responses,
-)
+from weather_api.routes.common import problem_responses, weather_or_problem
 from weather_api.routes.deps import ServiceDep
 from weather_api.schemas import CurrentWeather
 
 router = APIRouter(tags=["weather"])
 
-CityPath = Annotated[
-    str,
-    Path(
-        min_length=1,
-        max_length=CITY_MAX_LENGTH,
-        description="City name: letters of any script, spaces, -, ' and .",
-        examples=["London"],
-    ),
-]
-CountryPath = Annotated[
-    str,
-    Path(
-        min_length=2,
-        max_length=2,
-        description="ISO 3166-1 alpha-2 country code, any case; uk is taken as GB",
-        examples=["GB"],
-    ),
+# The parameters as `parse_city_request` reads them, which FastAPI does not: it would be a second
+# reading of one contract. Every check that function makes is here, so that a request built from
+# this description is answered, and one outside it refused.
+CITY_PARAMETERS: list[dict[str, Any]] = [
+    {
+        "name": "city",
+        "in": "path",
+        "required": True,
+        "description": (
+            "City name: letters and marks of any script, spaces, -, ' and ., with at least one "
+            f"letter; 1-{CITY_MAX_LENGTH} characters as sent. Leading, trailing and repeated "
+            "spaces are folded."
+        ),
+        "schema": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": CITY_MAX_LENGTH,
+            "pattern": CITY_PATTERN,
+        },
+        "example": "London",
+    },
+    {
+        "name": "country",
+        "in": "path",
+        "required": True,
+        "description": "ISO 3166-1 alpha-2 country code, any case; uk is taken as GB",
+        "schema": {"type": "string", "minLength": 2, "maxLength": 2, "pattern": COUNTRY_PATTERN},
+        "example": "GB",
+    },
+    {
+        "name": "units",
+        "in": "query",
+        "required": False,
+        "description": "standard: Kelvin, m/s; metric: Celsius, m/s; imperial: Fahrenheit, mph",
+        "schema": {
+            "type": "string",
+            "enum": [units.value for units in Units],
+            "default": Units.STANDARD.value,
+        },
+    },
+    {
+        "name": "lang",
+        "in": "query",
+        "required": False,
+        "description": "Language of descriptions and names, e.g. en, de, pt_br (or pt-BR)",
+        "schema": {"type": "string", "pattern": LANG_PATTERN, "default": "en"},
+    },
 ]
 
 
@@ -56,20 +83,19 @@ async def root() -> str:
     response_model=CurrentWeather,
     summary="Current weather for a city",
     responses=problem_responses(404, 422, 502, 503, 504),
+    openapi_extra={"parameters": CITY_PARAMETERS},
 )
-async def current_weather(
-    city: CityPath,
-    country: CountryPath,
-    service: ServiceDep,
-    units: UnitsQuery = Units.STANDARD,
-    lang: LangQuery = "en",
-) -> Response:
+async def current_weather(request: Request, service: ServiceDep) -> Response:
     """OpenWeatherMap-shaped current weather, from cache when fresh.
 
     `Cache-Control`, `Age` and `X-Cache` (hit, miss or stale) say how fresh it is.
     """
-    query = WeatherQuery(parse_location(city, country), units=units, lang=parse_lang(lang))
-    return WeatherResponse(await service.current(query))
+    # What the fast path (routes/city_fast_path.py) passed on: read and answered the same way.
+    path: str = request.scope["path"]
+    parsed = parse_city_request(path, request.scope["query_string"])
+    if parsed is None:  # pragma: no cover - Starlette routes only /{city}/{country}/ paths here
+        parsed = InvalidQuery("the path must be /{city}/{country}/")
+    return await weather_or_problem(service, parsed, instance=path)
 
 
 # `/london/uk` (no slash) answers too, rather than redirecting: old clients did not follow.

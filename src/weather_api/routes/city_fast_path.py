@@ -4,8 +4,9 @@ This endpoint is the hot path. FastAPI's routing, dependency solving and paramet
 cost more CPU than a cache hit (measured with `make bench`'s cases: without this layer a hit is
 ~18% of a raw ASGI hello, with it ~50-75%), so this pure ASGI layer answers the requests that
 `parse_city_request` reads as a query. It is the same function the FastAPI route reads them
-with, the same service, and the same response builder. Anything else (a problem, another method, another path) goes on to
-FastAPI, which answers it through that same function, so nothing is read twice two ways.
+with, the same service, and the same response builder. Anything else (a problem, another
+method, another path) goes on to FastAPI, which answers it through that same function, so
+nothing is read twice two ways.
 """
 
 from __future__ import annotations

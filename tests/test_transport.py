@@ -396,6 +396,18 @@ async def test_each_aiohttp_error_becomes_its_httpx_error(
     assert caught.value.__cause__ is error
 
 
+async def test_error_messages_leave_the_query_out() -> None:
+    """aiohttp names the URL in some errors; the httpx error keeps it without the query (keys)."""
+    error = aiohttp.ConnectionTimeoutError(
+        "Connection timeout to host http://u.test/w?appid=SECRET"
+    )
+    client = AiohttpTransport(_Failing(error), max_connections=1, pool_timeout=1)  # type: ignore[arg-type]
+    with pytest.raises(httpx.ConnectTimeout) as caught:
+        await send(client, "http://u.test/w?appid=SECRET")
+    assert "SECRET" not in str(caught.value)
+    assert "http://u.test/w?(query)" in str(caught.value)
+
+
 def test_every_row_of_the_error_table_is_tested() -> None:
     """The table above and the wire tests cover every aiohttp class `ERRORS` names."""
     on_the_wire = {

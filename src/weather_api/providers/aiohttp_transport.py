@@ -198,7 +198,12 @@ def _raise_as_httpx(exc: aiohttp.ClientError, request: httpx.Request) -> NoRetur
         error = httpx.DecodingError  # a body that is not valid gzip or deflate
     else:
         error = next(ours for theirs, ours in ERRORS if isinstance(exc, theirs))
-    raise error(f"{type(exc).__name__}: {exc}", request=request) from exc
+    # aiohttp names the whole URL in some messages; its query may carry an API key.
+    message = f"{type(exc).__name__}: {exc}"
+    query = request.url.query.decode("ascii", "replace")
+    if query:
+        message = message.replace(query, "(query)")
+    raise error(message, request=request) from exc
 
 
 def build_transport(settings: Settings) -> AiohttpTransport:

@@ -6,19 +6,23 @@ providers read `httpx.Response`s and tests hand in `httpx.MockTransport(respx_ro
 instead. Only public API of both libraries is used.
 
 What the adapter adds:
-- every failure is an httpx exception (`_raise_as_httpx` holds the table);
+- every failure is an httpx exception (`ERRORS` holds the table);
 - a body is never held, as sent or inflated, beyond `max_body_bytes`: a Content-Length past it
   is refused before reading, and the inflated bytes are counted while they arrive (aiohttp
   inflates in bounded steps), so a flood or a gzip bomb costs that much memory at most;
 - a pool timeout: a request that waits longer than `pool_timeout` for one of the
   `max_connections` slots fails with `httpx.PoolTimeout` (aiohttp would count that wait as
-  connecting).
+  connecting);
+- the proxy from the environment, looked up once per upstream host (`env_proxy`) by each
+  transport, that is from the app's start.
 """
 
 from __future__ import annotations
 
 import asyncio
 import ssl
+import urllib.request
+from functools import lru_cache
 from typing import NoReturn
 
 import aiohttp
@@ -48,11 +52,24 @@ class ResponseTooLarge(httpx.HTTPError):
         self.request = request
 
 
+def env_proxy(scheme: str, host: str) -> str | None:
+    """The proxy for `scheme://host` from HTTP_PROXY/HTTPS_PROXY/NO_PROXY (either case), or None.
+
+    What aiohttp's `trust_env=True` looks up, with the same standard-library functions; the
+    transport asks once per host. aiohttp asks (and reads netrc) in a worker thread on every
+    request: ~0.25 ms of CPU per cache miss and a thread wake-up in its latency (measured,
+    docs/benchmarks.md "Upstream client"), for an environment that does not change.
+    """
+    if urllib.request.proxy_bypass(host):
+        return None
+    return urllib.request.getproxies().get(scheme)
+
+
 def client_session(settings: Settings) -> aiohttp.ClientSession:
     """An aiohttp session with the settings' timeouts and pool limits.
 
-    `trust_env`: HTTP_PROXY, HTTPS_PROXY and NO_PROXY (either case) apply as for curl. The SSL
-    context is made here, so SSL_CERT_FILE and SSL_CERT_DIR are read when the app starts.
+    Proxies come from the environment through `env_proxy`, per request. The SSL context is made
+    here, so SSL_CERT_FILE and SSL_CERT_DIR are read when the app starts.
     """
     connector = aiohttp.TCPConnector(
         limit=settings.max_connections,
@@ -64,7 +81,7 @@ def client_session(settings: Settings) -> aiohttp.ClientSession:
     )
     return aiohttp.ClientSession(
         connector=connector,
-        trust_env=True,
+        trust_env=False,  # see env_proxy
         timeout=aiohttp.ClientTimeout(
             total=None,
             connect=None,  # the pool wait is ours (PoolTimeout); connecting is sock_connect
@@ -94,6 +111,8 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         self._slots = asyncio.Semaphore(max_connections)
         self._pool_timeout = pool_timeout
         self._max_body_bytes = max_body_bytes
+        # Keyed by the configured upstreams' hosts (clients cannot choose them): a handful.
+        self._proxy = lru_cache(maxsize=64)(env_proxy)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         """Send `request`; its answer, read whole and inflated; failures are httpx errors."""
@@ -121,6 +140,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 headers=[*request.headers.multi_items(), ("accept-encoding", ACCEPT_ENCODING)],
                 data=request.content or None,
                 allow_redirects=False,
+                proxy=self._proxy(request.url.scheme, request.url.host),
             ) as answer:
                 body = await self._read(answer, request)
                 status, reason, raw_headers = answer.status, answer.reason, answer.raw_headers

@@ -167,16 +167,16 @@ async def flood(base_url: str, *, cities: int, total: int, concurrency: int) -> 
 async def client_costs(stub_url: str, *, requests: int, concurrency: int) -> dict[str, float]:
     """CPU ms per upstream request of each way to call the stub, in this process.
 
-    The choice behind weather_api.transport: httpx's default pool (httpcore), httpx's client
-    over our transport, httpx requests straight into our transport (what the service does),
-    and aiohttp's own client for comparison.
+    The service's client (httpx requests into `AiohttpTransport`, aiohttp's session under it,
+    as `providers/upstream.py` sends them), aiohttp's own client on its own, and httpx's
+    default client (httpcore's pool) for comparison.
     """
-    from weather_api.transport import HttpTransport
+    from weather_api.config import Settings
+    from weather_api.providers.aiohttp_transport import build_transport
+    from weather_api.providers.upstream import request_url
 
     url = f"{stub_url}/data/2.5/weather"
     params = {"q": "London,GB", "appid": "bench-key", "units": "metric", "lang": "en"}
-    timeout = httpx.Timeout(5.0)
-    limits = httpx.Limits(max_connections=100, max_keepalive_connections=100)
 
     async def measure(one: Any, count: int = requests) -> float:
         gate = asyncio.Semaphore(concurrency)
@@ -191,31 +191,28 @@ async def client_costs(stub_url: str, *, requests: int, concurrency: int) -> dic
         return (time.process_time() - started) * 1000 / count
 
     costs: dict[str, float] = {}
-    async with httpx.AsyncClient(timeout=timeout, limits=limits) as client:
-        # A tenth of the requests: at ~10 ms each, the full count would take half a minute.
-        costs["httpx AsyncClient, httpcore pool"] = await measure(
-            lambda: client.get(url, params=params), requests // 10
-        )
-    transport = HttpTransport(timeout=timeout, limits=limits)
-    async with httpx.AsyncClient(transport=transport, timeout=timeout) as client:
-        costs["httpx AsyncClient over our transport"] = await measure(
-            lambda: client.get(url, params=params)
-        )
-    async with aiohttp.ClientSession() as session:
+    settings = Settings(provider="openmeteo")
+    async with build_transport(settings) as transport:
+
+        async def service() -> None:
+            request = httpx.Request("GET", request_url(url, params))
+            response = await transport.handle_async_request(request)
+            await response.aread()
+
+        costs["httpx.Request into AiohttpTransport (the service)"] = await measure(service)
+    async with aiohttp.ClientSession(trust_env=True) as session:
 
         async def raw() -> None:
             async with session.get(url, params=params) as response:
                 await response.read()
 
-        costs["aiohttp's own client"] = await measure(raw)
-    async with HttpTransport(timeout=timeout, limits=limits) as transport:
-
-        async def direct() -> None:
-            request = httpx.Request("GET", url, params=params)
-            response = await transport.handle_async_request(request)
-            await response.aread()
-
-        costs["httpx.Request into our transport"] = await measure(direct)
+        costs["aiohttp's own client (trust_env)"] = await measure(raw)
+    limits = httpx.Limits(max_connections=100, max_keepalive_connections=100)
+    async with httpx.AsyncClient(timeout=5.0, limits=limits) as client:
+        # A tenth of the requests: at ~10 ms each, the full count would take half a minute.
+        costs["httpx AsyncClient, httpcore pool"] = await measure(
+            lambda: client.get(url, params=params), requests // 10
+        )
     return costs
 
 
@@ -357,12 +354,18 @@ def main() -> int:
     ratios = {
         "miss_vs_latency_bound": miss["rps"] / bound,
         "miss_vs_flask": miss["rps"] / flask["rps"],
+        # How many times less CPU a miss costs than a Flask request (portable across machines,
+        # where an absolute CPU figure moves 4x between machines of one kind).
+        "flask_cpu_vs_miss_cpu": flask["cpu_ms_per_request"] / miss["cpu_ms_per_request"],
         "hit_vs_hello": hit["rps"] / hello["rps"],
     }
     targets = [
         ("cache miss >= 90% of the latency bound", ratios["miss_vs_latency_bound"] >= 0.9),
         ("cache miss >= 3x the Flask app", ratios["miss_vs_flask"] >= 3),
-        ("cache miss <= 0.6 ms CPU per request", miss["cpu_ms_per_request"] <= 0.6),
+        (
+            "cache miss >= 5x less CPU per request than the Flask app",
+            ratios["flask_cpu_vs_miss_cpu"] >= 5,
+        ),
         ("cache hit >= 30% of raw ASGI hello", ratios["hit_vs_hello"] >= 0.3),
         ("cache hit p99 <= 25 ms", hit["p99_ms"] <= 25),
         (
@@ -395,7 +398,8 @@ def main() -> int:
     )
     print(
         f"miss / bound {ratios['miss_vs_latency_bound']:.0%}   "
-        f"miss / flask {ratios['miss_vs_flask']:.1f}x   "
+        f"miss / flask {ratios['miss_vs_flask']:.1f}x "
+        f"({ratios['flask_cpu_vs_miss_cpu']:.1f}x less CPU per request)   "
         f"hit / hello {ratios['hit_vs_hello']:.0%}"
     )
     print(

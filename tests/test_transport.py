@@ -1,4 +1,7 @@
-"""Our HTTP/1.1 pool under httpx: answers, reuse, limits, each wire failure an httpx error."""
+"""The upstream client: aiohttp's session under httpx's transport interface.
+
+Answers, reuse, limits, the body cap, TLS trust, and each aiohttp error as its httpx error.
+"""
 
 from __future__ import annotations
 
@@ -8,23 +11,43 @@ import ssl
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
 
+import aiohttp
 import httpx
 import pytest
 import trustme
 
-from tests.conftest import free_port
+from tests.conftest import free_port, make_settings
+from weather_api.providers.aiohttp_transport import (
+    ERRORS,
+    AiohttpTransport,
+    ResponseTooLarge,
+    client_session,
+)
 from weather_api.stub import StubServer
-from weather_api.transport import HttpTransport, ResponseTooLarge
-
-TIMEOUT = httpx.Timeout(2.0, connect=1.0)
-LIMITS = httpx.Limits(max_connections=10, keepalive_expiry=5)
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
 
-async def send(transport: HttpTransport, url: str, **kwargs: object) -> httpx.Response:
-    response = await transport.handle_async_request(httpx.Request("GET", url, **kwargs))  # type: ignore[arg-type]
+def transport(
+    *, max_connections: int = 10, pool_timeout: float = 2.0, read: float = 2.0, **kwargs: Any
+) -> AiohttpTransport:
+    """The production adapter and session, with this test's limits."""
+    settings = make_settings(
+        max_connections=max_connections, upstream_timeout=read, connect_timeout=1.0
+    )
+    return AiohttpTransport(
+        client_session(settings),
+        max_connections=max_connections,
+        pool_timeout=pool_timeout,
+        **kwargs,
+    )
+
+
+async def send(client: AiohttpTransport, url: str, method: str = "GET") -> httpx.Response:
+    response = await client.handle_async_request(httpx.Request(method, url))
     await response.aread()
     return response
 
@@ -77,9 +100,9 @@ def ok(body: bytes, *headers: str) -> bytes:
 
 async def test_answers_and_reuses_connections(stub: StubServer) -> None:
     """Answers come back as httpx responses; ten requests share one connection."""
-    async with HttpTransport(timeout=TIMEOUT, limits=LIMITS) as transport:
+    async with transport() as client:
         for _ in range(10):
-            response = await send(transport, f"{stub.url}/data/2.5/weather?q=Oslo,NO&appid=k")
+            response = await send(client, f"{stub.url}/data/2.5/weather?q=Oslo,NO&appid=k")
             assert response.status_code == 200
             assert response.json()["name"] == "Oslo"
     assert stub.stats.snapshot()["connections_total"] == 1
@@ -88,54 +111,50 @@ async def test_answers_and_reuses_connections(stub: StubServer) -> None:
 async def test_concurrent_requests_stay_within_max_connections(stub: StubServer) -> None:
     """Forty requests at once over a pool of four: all answered, never more than four sockets."""
     stub.config.update({"latency_ms": 20})
-    limits = httpx.Limits(max_connections=4, keepalive_expiry=5)
-    async with HttpTransport(timeout=TIMEOUT, limits=limits) as transport:
+    async with transport(max_connections=4) as client:
         url = f"{stub.url}/data/2.5/weather?q=Oslo,NO&appid=k"
-        responses = await asyncio.gather(*(send(transport, url) for _ in range(40)))
+        responses = await asyncio.gather(*(send(client, url) for _ in range(40)))
     assert {response.status_code for response in responses} == {200}
     assert stub.stats.snapshot()["connections_total"] == 4
 
 
 async def test_a_full_pool_times_out_as_pool_timeout(stub: StubServer) -> None:
-    """A request that finds every connection busy past `timeout.pool`: httpx.PoolTimeout."""
+    """A request that finds every connection busy past the pool timeout: httpx.PoolTimeout."""
     stub.config.update({"latency_ms": 500})
-    timeout = httpx.Timeout(2.0, pool=0.1)
-    limits = httpx.Limits(max_connections=1)
-    async with HttpTransport(timeout=timeout, limits=limits) as transport:
+    async with transport(max_connections=1, pool_timeout=0.1) as client:
         url = f"{stub.url}/data/2.5/weather?q=Oslo,NO&appid=k"
-        first = asyncio.create_task(send(transport, url))
+        first = asyncio.create_task(send(client, url))
         await asyncio.sleep(0.05)
         with pytest.raises(httpx.PoolTimeout):
-            await send(transport, url)
+            await send(client, url)
         assert (await first).status_code == 200
 
 
 @pytest.mark.parametrize(
-    ("fault", "error"),
+    ("fault", "errors"),
     [
-        ({"reset_rate": 1.0}, httpx.ReadError),
-        ({"truncate_rate": 1.0}, httpx.ReadError),
-        ({"stall_ms": 3000}, httpx.ReadTimeout),
+        ({"reset_rate": 1.0}, (httpx.ReadError, httpx.RemoteProtocolError)),
+        ({"truncate_rate": 1.0}, (httpx.RemoteProtocolError,)),
+        ({"stall_ms": 3000}, (httpx.ReadTimeout,)),
     ],
 )
 async def test_wire_failures_become_httpx_errors(
-    stub: StubServer, fault: dict[str, float], error: type[Exception]
+    stub: StubServer, fault: dict[str, float], errors: tuple[type[Exception], ...]
 ) -> None:
-    """Resets and cut bodies are read errors, a stall a read timeout: never a "connect timeout"."""
+    """A reset or a cut body is a read/protocol error, a stall a read timeout: never "connect"."""
     stub.config.update(fault)
-    timeout = httpx.Timeout(0.3, connect=1.0)
-    async with HttpTransport(timeout=timeout, limits=LIMITS) as transport:
-        with pytest.raises(error):
-            await send(transport, f"{stub.url}/data/2.5/weather?q=Oslo,NO&appid=k")
+    async with transport(read=0.3) as client:
+        with pytest.raises(httpx.TransportError) as caught:
+            await send(client, f"{stub.url}/data/2.5/weather?q=Oslo,NO&appid=k")
+    assert isinstance(caught.value, errors), repr(caught.value)
 
 
 async def test_a_slow_but_steady_body_is_not_a_read_timeout(stub: StubServer) -> None:
     """The read timeout counts silence, not the whole answer: a drip faster than it succeeds."""
     stub.config.update({"drip_ms": 40})  # 32 bytes every 40 ms: the answer takes well over 0.3 s
-    timeout = httpx.Timeout(0.3, connect=1.0)
-    async with HttpTransport(timeout=timeout, limits=LIMITS) as transport:
+    async with transport(read=0.3) as client:
         started = asyncio.get_running_loop().time()
-        response = await send(transport, f"{stub.url}/data/2.5/weather?q=Oslo,NO&appid=k")
+        response = await send(client, f"{stub.url}/data/2.5/weather?q=Oslo,NO&appid=k")
         elapsed = asyncio.get_running_loop().time() - started
     assert response.json()["name"] == "Oslo"
     assert elapsed > 0.3
@@ -143,29 +162,45 @@ async def test_a_slow_but_steady_body_is_not_a_read_timeout(stub: StubServer) ->
 
 async def test_refused_connection_is_connect_error() -> None:
     """Nothing listening: httpx.ConnectError."""
-    async with HttpTransport(timeout=TIMEOUT, limits=LIMITS) as transport:
+    async with transport() as client:
         with pytest.raises(httpx.ConnectError):
-            await send(transport, f"http://127.0.0.1:{free_port()}/")
+            await send(client, f"http://127.0.0.1:{free_port()}/")
+
+
+async def test_a_name_that_does_not_resolve_is_connect_error() -> None:
+    """DNS knows no such host: httpx.ConnectError (aiohttp's ClientConnectorDNSError)."""
+    async with transport() as client:
+        with pytest.raises(httpx.ConnectError) as caught:
+            await send(client, "http://weather.invalid/")
+    assert isinstance(caught.value.__cause__, aiohttp.ClientConnectorDNSError)
+
+
+async def test_a_stalled_tls_handshake_is_connect_timeout() -> None:
+    """A server that accepts TCP but never answers the TLS hello: httpx.ConnectTimeout."""
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await asyncio.sleep(5)
+
+    async with raw_server(silent) as url, transport() as client:
+        with pytest.raises(httpx.ConnectTimeout):
+            await send(client, url.replace("http://", "https://"))
 
 
 async def test_not_http_is_a_protocol_error() -> None:
     """An answer that is not HTTP/1.1: httpx.RemoteProtocolError."""
     async with (
         raw_server(answering(b"SSH-2.0-OpenSSH_9.2\r\n\r\n")) as url,
-        HttpTransport(timeout=TIMEOUT, limits=LIMITS) as transport,
+        transport() as client,
     ):
         with pytest.raises(httpx.RemoteProtocolError):
-            await send(transport, url)
+            await send(client, url)
 
 
 async def test_a_body_that_ends_with_the_connection_is_read_whole() -> None:
     """No Content-Length and no chunking: the body is everything until the server closes."""
     head = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n"
-    async with (
-        raw_server(answering(head, b'{"ok": true}')) as url,
-        HttpTransport(timeout=TIMEOUT, limits=LIMITS) as transport,
-    ):
-        assert (await send(transport, url)).json() == {"ok": True}
+    async with raw_server(answering(head, b'{"ok": true}')) as url, transport() as client:
+        assert (await send(client, url)).json() == {"ok": True}
 
 
 async def test_chunked_bodies_are_joined() -> None:
@@ -179,21 +214,18 @@ async def test_chunked_bodies_are_joined() -> None:
         connections += 1
         await answering(head, body, close=False)(reader, writer)
 
-    async with raw_server(handler) as url, HttpTransport(timeout=TIMEOUT, limits=LIMITS) as t:
+    async with raw_server(handler) as url, transport() as client:
         for _ in range(3):
-            assert (await send(t, url)).json() == {"ok": True}
+            assert (await send(client, url)).json() == {"ok": True}
     assert connections == 1
 
 
 async def test_a_connection_closed_while_idle_is_replaced() -> None:
     """The server closes each connection after its answer, as HTTP allows: no error shows."""
     body = b'{"n": 1}'
-    async with (
-        raw_server(answering(ok(body), body, close=True)) as url,
-        HttpTransport(timeout=TIMEOUT, limits=LIMITS) as transport,
-    ):
+    async with raw_server(answering(ok(body), body, close=True)) as url, transport() as client:
         for _ in range(3):
-            response = await send(transport, url)
+            response = await send(client, url)
             assert response.json() == {"n": 1}
             await asyncio.sleep(0.05)  # the close reaches us while the connection is idle
 
@@ -215,13 +247,13 @@ async def test_a_stale_connection_that_closes_as_we_send_is_retried_once(
         await reader.readuntil(b"\r\n\r\n")  # ... but drops the next request unanswered
         writer.close()
 
-    async with raw_server(handler) as url, HttpTransport(timeout=TIMEOUT, limits=LIMITS) as t:
-        assert (await send(t, url)).json() == {"n": 1}
-        second = t.handle_async_request(httpx.Request(method, url))
+    async with raw_server(handler) as url, transport() as client:
+        assert (await send(client, url)).json() == {"n": 1}
+        second = send(client, url, method)
         if retried:
             assert (await second).status_code == 200
         else:
-            with pytest.raises(httpx.ReadError):
+            with pytest.raises(httpx.RemoteProtocolError):
                 await second
     assert seen == (2 if retried else 1)
 
@@ -237,75 +269,156 @@ async def test_a_stale_connection_that_closes_as_we_send_is_retried_once(
 async def test_compressed_bodies_are_decoded_once(
     encoding: str, compress: Callable[[bytes], bytes]
 ) -> None:
-    """gzip and deflate are inflated here, and httpx does not try a second time."""
+    """gzip and deflate are inflated by aiohttp, and httpx does not try a second time."""
     body = compress(b'{"ok": true}')
     async with (
         raw_server(answering(ok(body, f"Content-Encoding: {encoding}"), body)) as url,
-        HttpTransport(timeout=TIMEOUT, limits=LIMITS) as transport,
+        transport() as client,
     ):
-        response = await send(transport, url)
+        response = await send(client, url)
     assert response.json() == {"ok": True}
     assert "content-encoding" not in response.headers
 
 
-@pytest.mark.parametrize(("encoding", "body"), [("br", b"\x1b\x00"), ("gzip", b"not gzip at all")])
+@pytest.mark.parametrize(
+    ("encoding", "body"), [("br", b"\x1b\x00"), ("x-unknown", b"{}"), ("gzip", b"not gzip")]
+)
 async def test_unknown_or_broken_encodings_are_decoding_errors(encoding: str, body: bytes) -> None:
-    """A Content-Encoding we cannot undo is httpx.DecodingError, not garbage or a crash."""
+    """A Content-Encoding we did not ask for or cannot undo is httpx.DecodingError."""
     async with (
         raw_server(answering(ok(body, f"Content-Encoding: {encoding}"), body)) as url,
-        HttpTransport(timeout=TIMEOUT, limits=LIMITS) as transport,
+        transport() as client,
     ):
         with pytest.raises(httpx.DecodingError):
-            await send(transport, url)
+            await send(client, url)
 
 
 async def test_bodies_past_the_limit_are_refused_raw_and_inflated() -> None:
-    """Over `max_body_bytes` as sent, or once inflated: ResponseTooLarge, and nothing kept."""
+    """Past the cap as sent (declared or not) or once inflated: ResponseTooLarge, pool fine."""
     big = b"x" * 5000
-    bomb = gzip.compress(b"0" * 100_000)
+    unframed = b"HTTP/1.1 200 OK\r\n\r\n"  # no Content-Length: the body ends with the connection
+    bomb = gzip.compress(b"0" * 10_000_000)  # 10 MB inflated from ~10 KB
+    arrived = 0
+
+    async def endless(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal arrived
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(unframed)
+        try:
+            while arrived < 10_000_000:  # stops once the client hangs up
+                writer.write(b"y" * 1024)
+                arrived += 1024
+                await writer.drain()
+        except ConnectionError:
+            pass
+
     async with (
-        raw_server(answering(ok(big), big)) as raw_url,
+        raw_server(answering(ok(big), big)) as declared_url,
+        raw_server(endless) as endless_url,
         raw_server(answering(ok(bomb, "Content-Encoding: gzip"), bomb)) as bomb_url,
         raw_server(answering(ok(b"[]"), b"[]")) as fine_url,
-        HttpTransport(timeout=TIMEOUT, limits=LIMITS, max_body_bytes=4096) as transport,
+        transport(max_body_bytes=4096) as client,
     ):
-        assert len(bomb) < 4096
-        for url in (raw_url, bomb_url):
+        for url in (declared_url, endless_url, bomb_url):
             with pytest.raises(ResponseTooLarge):
-                await send(transport, url)
-        assert (await send(transport, fine_url)).json() == []  # the pool is fine afterwards
+                await send(client, url)
+        assert (await send(client, fine_url)).json() == []  # the pool is fine afterwards
+    assert arrived < 10_000_000  # refused while it arrived, not after
 
 
-async def test_crlf_in_a_header_is_refused_before_sending() -> None:
-    """A header value with a line break would smuggle another header: refused, nothing sent."""
-    requests = 0
-
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        nonlocal requests
-        requests += 1
-        writer.close()
-
-    async with raw_server(handler) as url, HttpTransport(timeout=TIMEOUT, limits=LIMITS) as t:
-        request = httpx.Request("GET", url, headers={"x-name": "a\r\nx-evil: 1"})
-        with pytest.raises(httpx.LocalProtocolError):
-            await t.handle_async_request(request)
-    assert requests == 0
-
-
-async def test_https_with_a_trusted_certificate() -> None:
-    """TLS works (SNI and verification against the given context), and bad trust fails."""
+async def test_https_trusts_ssl_cert_file_and_ssl_cert_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A private CA named by SSL_CERT_FILE or SSL_CERT_DIR is trusted; without it, ConnectError."""
     ca = trustme.CA()
     server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ca.issue_cert("localhost").configure_cert(server_context)
-    client_context = ssl.create_default_context()
-    ca.configure_trust(client_context)
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    ca_dir = tmp_path / "certs"
+    ca_dir.mkdir()
+    (ca_dir / "ca.pem").write_bytes(ca_file.read_bytes())
+    rehash = await asyncio.create_subprocess_exec("openssl", "rehash", str(ca_dir))
+    assert await rehash.wait() == 0
     body = b'{"tls": true}'
     async with raw_server(answering(ok(body), body, close=False), ssl=server_context) as url:
         https = url.replace("http://127.0.0.1", "https://localhost")
-        async with HttpTransport(
-            timeout=TIMEOUT, limits=LIMITS, ssl_context=client_context
-        ) as transport:
-            assert (await send(transport, https)).json() == {"tls": True}
-        async with HttpTransport(timeout=TIMEOUT, limits=LIMITS) as untrusting:  # system CAs
-            with pytest.raises(httpx.ConnectError):
+        monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+        monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+        async with transport() as untrusting:  # the system's CAs only
+            with pytest.raises(httpx.ConnectError) as caught:
                 await send(untrusting, https)
+        assert isinstance(caught.value.__cause__, aiohttp.ClientConnectorCertificateError)
+        for name, value in (("SSL_CERT_FILE", ca_file), ("SSL_CERT_DIR", ca_dir)):
+            with monkeypatch.context() as env:
+                env.setenv(name, str(value))
+                async with transport() as trusting:  # the session reads them when it is made
+                    assert (await send(trusting, https)).json() == {"tls": True}
+
+
+class _Failing:
+    """A stand-in session whose every request fails with one aiohttp error."""
+
+    def __init__(self, error: aiohttp.ClientError) -> None:
+        self.error = error
+
+    def request(self, *args: object, **kwargs: object) -> Any:
+        raise self.error
+
+    async def close(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (aiohttp.ConnectionTimeoutError(), httpx.ConnectTimeout),
+        (aiohttp.SocketTimeoutError(), httpx.ReadTimeout),
+        (aiohttp.ServerTimeoutError(), httpx.TimeoutException),
+        (aiohttp.ServerFingerprintMismatch(b"a", b"b", "h", 443), httpx.ConnectError),
+        (aiohttp.ServerDisconnectedError(), httpx.RemoteProtocolError),
+        (aiohttp.ClientPayloadError("cut short"), httpx.RemoteProtocolError),
+        (aiohttp.ClientConnectionResetError("closing transport"), httpx.WriteError),
+        (aiohttp.ClientOSError(104, "reset"), httpx.ReadError),
+        (aiohttp.ClientConnectionError("lost"), httpx.NetworkError),
+        (aiohttp.NonHttpUrlClientError("ftp://x"), httpx.UnsupportedProtocol),
+        (aiohttp.InvalidURL("http://[x"), httpx.TransportError),
+    ],
+)
+async def test_each_aiohttp_error_becomes_its_httpx_error(
+    error: aiohttp.ClientError, expected: type[httpx.HTTPError]
+) -> None:
+    """The errors the wire tests cannot easily provoke map as the table says, cause kept."""
+    client = AiohttpTransport(_Failing(error), max_connections=1, pool_timeout=1)  # type: ignore[arg-type]
+    with pytest.raises(expected) as caught:
+        await send(client, "http://upstream.test/")
+    assert type(caught.value) is expected
+    assert caught.value.__cause__ is error
+
+
+async def test_error_messages_leave_the_query_out() -> None:
+    """aiohttp names the URL in some errors; the httpx error keeps it without the query (keys)."""
+    error = aiohttp.ConnectionTimeoutError(
+        "Connection timeout to host http://u.test/w?appid=SECRET"
+    )
+    client = AiohttpTransport(_Failing(error), max_connections=1, pool_timeout=1)  # type: ignore[arg-type]
+    with pytest.raises(httpx.ConnectTimeout) as caught:
+        await send(client, "http://u.test/w?appid=SECRET")
+    assert "SECRET" not in str(caught.value)
+    assert "http://u.test/w?(query)" in str(caught.value)
+
+
+def test_every_row_of_the_error_table_is_tested() -> None:
+    """The table above and the wire tests cover every aiohttp class `ERRORS` names."""
+    on_the_wire = {
+        aiohttp.ClientProxyConnectionError,  # tests/providers/test_proxies.py
+        aiohttp.ClientHttpProxyError,  # tests/providers/test_proxies.py
+        aiohttp.ClientConnectorError,  # refused, DNS, certificate: above
+        aiohttp.ClientResponseError,  # not HTTP: above
+        aiohttp.ClientError,  # InvalidURL in the table
+    }
+    table = {
+        type(error)
+        for error, _ in test_each_aiohttp_error_becomes_its_httpx_error.pytestmark[0].args[1]
+    }
+    assert {theirs for theirs, _ in ERRORS} <= table | on_the_wire

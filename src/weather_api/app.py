@@ -19,13 +19,13 @@ from weather_api import __version__, observability
 from weather_api.config import Settings
 from weather_api.errors import PROBLEM_MEDIA_TYPE, InvalidQuery, WeatherApiError
 from weather_api.lifecycle import Readiness
+from weather_api.providers.aiohttp_transport import build_transport
 from weather_api.providers.factory import build_provider
 from weather_api.routes import batch, docs, health, metrics, problems, weather
 from weather_api.routes.city_fast_path import CityWeatherFastPath
 from weather_api.routes.common import NO_STORE, problem_response
 from weather_api.routes.deps import AppState
 from weather_api.service import WeatherService, build_cache, build_shared_cache
-from weather_api.transport import build_transport
 
 # Swagger UI shows tags in this order, and operations within a tag in the order of `paths`.
 OPENAPI_TAGS = [
@@ -97,12 +97,13 @@ def create_app(
     transport: httpx.AsyncBaseTransport | None = None,
     readiness: Readiness | None = None,
 ) -> FastAPI:
-    """The ASGI app; `transport` replaces the production upstream transport (tests inject one)."""
+    """The ASGI app; `transport` replaces the production upstream client (tests inject one)."""
     readiness = readiness or Readiness()
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[AppState]:
-        # One pooled transport per process, closed when the app stops.
+        # One aiohttp session (its connection pool) per process, behind httpx's transport
+        # interface; leaving the block closes it.
         async with transport or build_transport(settings) as upstream_transport:
             cache = build_cache(
                 ttl=settings.cache_ttl,

@@ -37,7 +37,17 @@ _TIMEOUT: dict[str, Any] = {
 
 
 class _Model(BaseModel):
+    # Upstreams add fields over time and we pass on only ours: extras are ignored.
     model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+Number = int | float
+"""A reading OpenWeatherMap has sent both as an integer and with a fraction (pressure, say)."""
+
+# The response contract is lenient the way upstreams are: a body is refused (502) only when it
+# lacks what no answer can do without (the place's name and coordinates, one condition, a
+# temperature). Every other field is optional, and left out of our answer when the upstream
+# left it out of its own.
 
 
 class Coord(_Model):
@@ -52,41 +62,41 @@ class Condition(_Model):
 
     id: int = Field(description="OpenWeatherMap condition code, e.g. 800 for a clear sky")
     main: str = Field(description="Group: Clear, Clouds, Rain, Snow, ...")
-    description: str
-    icon: str = Field(description="Icon name such as 01d")
+    description: str | None = None
+    icon: str | None = Field(default=None, description="Icon name such as 01d")
 
 
 class MainReadings(_Model):
     """Temperatures in the requested units; pressure in hPa; humidity in %."""
 
     temp: float
-    feels_like: float
-    temp_min: float
-    temp_max: float
-    pressure: int
-    humidity: int
+    feels_like: float | None = None
+    temp_min: float | None = None
+    temp_max: float | None = None
+    pressure: Number | None = None
+    humidity: Number | None = None
 
 
 class Wind(_Model):
     """Speed in m/s (standard, metric) or mph (imperial); direction in degrees."""
 
-    speed: float
-    deg: int
+    speed: float | None = None
+    deg: Number | None = None
     gust: float | None = None
 
 
 class Clouds(_Model):
     """Cloud cover in %."""
 
-    all: int
+    all: Number | None = None
 
 
 class Sys(_Model):
-    """Country and the day's sunrise and sunset (Unix time, UTC)."""
+    """Country and the day's sunrise and sunset (Unix time, UTC); none of them at the poles."""
 
-    country: str
-    sunrise: int
-    sunset: int
+    country: str | None = None
+    sunrise: int | None = None
+    sunset: int | None = None
 
 
 class CurrentWeather(_Model):
@@ -95,15 +105,15 @@ class CurrentWeather(_Model):
     model_config = ConfigDict(json_schema_extra={"examples": [_LONDON]})
 
     coord: Coord
-    weather: list[Condition]
+    weather: list[Condition] = Field(min_length=1)
     main: MainReadings
-    wind: Wind
-    clouds: Clouds
-    dt: int = Field(description="Time of the reading, Unix time, UTC")
-    sys: Sys
-    timezone: int = Field(description="Shift from UTC in seconds")
-    id: int = Field(description="City id at the provider")
-    name: str
+    wind: Wind | None = None
+    clouds: Clouds | None = None
+    dt: int | None = Field(default=None, description="Time of the reading, Unix time, UTC")
+    sys: Sys | None = None
+    timezone: int | None = Field(default=None, description="Shift from UTC in seconds")
+    id: int | None = Field(default=None, description="City id at the provider")
+    name: str = Field(min_length=1)
     cod: int = Field(default=200, description="Always 200, as OpenWeatherMap sends it")
 
 

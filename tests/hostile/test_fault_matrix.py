@@ -27,8 +27,8 @@ from tests.conftest import free_port, make_settings, running_app
 from tests.processes import weather_api_process
 from weather_api.app import create_app
 from weather_api.config import Settings
+from weather_api.providers.aiohttp_transport import build_transport
 from weather_api.stub import StubConfig, StubServer, start_stub
-from weather_api.transport import build_transport
 
 SOAK = os.environ.get("HOSTILE_SOAK") == "1"
 

@@ -1,21 +1,24 @@
 """An upstream that breaks HTTP or its body's encoding, against the real server process.
 
-The stub's faults keep to HTTP; these do not. The xfail test is a known bug, reproduced
+The stub's faults keep to HTTP; these do not (the trailing-answer test uses the stub's
+knob, in process). The xfail test is a known bug, reproduced
 (strict: it fails loudly once fixed, so the marker can go). The last test
 reads everything the process logged, at debug level, for the API key.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.conftest import API_KEY, free_port
+from tests.conftest import API_KEY, free_port, make_settings, running_app
 from tests.hostile.upstreams import HostileUpstream
 from tests.processes import Running, weather_api_process
+from weather_api.stub import StubServer
 
 pytestmark = pytest.mark.slow
 
@@ -114,3 +117,29 @@ def test_upstream_errors_that_carry_the_url_never_leak_the_key(
     assert '"level":"debug"' in output
     hits = sum(text.count(API_KEY) for text in [*seen, output])
     assert hits == 0, f"sentinel found {hits} times"
+
+
+CITIES = ["London", "Paris", "Oslo", "Madrid", "Lisbon", "Vienna", "Prague", "Dublin"]
+
+
+@pytest.mark.parametrize("provider", ["openweathermap", "openmeteo"])
+async def test_an_answer_with_another_behind_it_poisons_nothing(
+    stub: StubServer, provider: str
+) -> None:
+    """Each answer followed by one for another place: every request gets its own city's weather.
+
+    The connection that carried the unasked-for answer is not used again: one per request.
+    """
+    stub.config.update({"trailing_response_rate": 1.0})
+    settings = make_settings(
+        provider=provider, upstream_url=stub.url, cache_ttl=0, retry_attempts=1
+    )
+    async with running_app(settings) as client:
+        sequential = [await client.get(f"/{city}/gb/") for city in CITIES]
+        concurrent = await asyncio.gather(*(client.get(f"/{city}/gb/") for city in CITIES))
+    for city, response in zip([*CITIES, *CITIES], [*sequential, *concurrent], strict=True):
+        assert response.status_code == 200, response.text
+        assert response.json()["name"] == city
+    stats = stub.stats.snapshot()
+    assert stats["requests_total"] == 2 * len(CITIES) * (2 if provider == "openmeteo" else 1)
+    assert stats["connections_total"] == stats["requests_total"]

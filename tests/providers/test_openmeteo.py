@@ -60,7 +60,9 @@ async def test_units_are_asked_of_open_meteo(
     openmeteo: respx.Router, units: str, temperature_unit: str, wind_unit: str, temp: float
 ) -> None:
     """metric and imperial ask Open-Meteo for that unit and pass the value through unchanged."""
-    _, forecast = mock_openmeteo(openmeteo)
+    body = openmeteo_forecast()
+    body["current_units"]["temperature_2m"] = "°F" if units == "imperial" else "°C"
+    _, forecast = mock_openmeteo(openmeteo, forecast=body)
     response = await get(openmeteo, "/london/gb/", units=units)
     assert response.json()["main"]["temp"] == temp
     sent = forecast.calls.last.request.url.params
@@ -123,3 +125,54 @@ async def test_wmo_codes_become_owm_conditions(
     assert (condition["id"], condition["main"], condition["icon"]) == expected
     if code == 42:
         assert "unknown" in condition["description"]
+
+
+@pytest.mark.parametrize("call", ["geocoding", "forecast"])
+async def test_an_error_body_is_502_on_either_call(openmeteo: respx.Router, call: str) -> None:
+    """`{"error": true, "reason": ...}` with a 200 is an upstream failure, not "no such city"."""
+    error = {"error": True, "reason": "Parameter 'name' is required"}
+    mock_openmeteo(
+        openmeteo,
+        place=error if call == "geocoding" else OPENMETEO_LONDON_PLACE,
+        forecast=error if call == "forecast" else None,
+    )
+    response = await get(openmeteo, "/london/gb/")
+    assert response.status_code == 502
+    assert response.json()["type"].endswith("upstream-bad-response")
+    assert "Parameter" not in response.text  # the upstream's words are not passed on
+
+
+@pytest.mark.parametrize(
+    ("units", "labels"),
+    [
+        ("metric", {"temperature_2m": "°F"}),
+        ("imperial", {"temperature_2m": "°C"}),
+        ("metric", {"temperature_2m": "°C", "wind_speed_10m": "km/h"}),
+    ],
+)
+async def test_readings_in_other_units_than_asked_are_refused(
+    openmeteo: respx.Router, units: str, labels: dict[str, str]
+) -> None:
+    """A forecast whose current_units disagree with what we asked for: 502, not mislabelled."""
+    body = openmeteo_forecast()
+    body["current_units"] = {"time": "unixtime", **labels}
+    mock_openmeteo(openmeteo, forecast=body)
+    response = await get(openmeteo, "/london/gb/", units=units)
+    assert response.status_code == 502
+
+
+async def test_missing_or_null_readings_are_left_out(openmeteo: respx.Router) -> None:
+    """Only the temperature and weather code are needed; nulls and gaps are omitted."""
+    body = openmeteo_forecast()
+    for name in ("apparent_temperature", "pressure_msl", "wind_gusts_10m"):
+        body["current"][name] = None
+    del body["current"]["cloud_cover"]
+    del body["daily"]
+    mock_openmeteo(openmeteo, forecast=body)
+    response = await get(openmeteo, "/london/gb/", units="metric")
+    assert response.status_code == 200
+    answer = response.json()
+    assert answer["main"] == {"temp": 11.1, "humidity": 73}
+    assert answer["wind"] == {"speed": 4.6, "deg": 250}
+    assert "clouds" not in answer
+    assert answer["sys"] == {"country": "GB"}

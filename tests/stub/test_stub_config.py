@@ -26,6 +26,7 @@ def test_defaults_switch_every_fault_off() -> None:
         "reset_rate": 0.0,
         "malformed_rate": 0.0,
         "truncate_rate": 0.0,
+        "trailing_response_rate": 0.0,
         "stall_ms": 0.0,
         "drip_ms": 0.0,
     }
@@ -62,6 +63,7 @@ def test_faults_copy_the_config() -> None:
         ("reset_rate", -0.1),
         ("malformed_rate", math.nan),
         ("truncate_rate", None),
+        ("trailing_response_rate", 2),
         ("error_rate", False),
         ("error_status", 200),
         ("error_status", 600),

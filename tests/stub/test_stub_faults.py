@@ -141,6 +141,34 @@ async def test_truncation_on_the_wire(make_stub: StartStub, raw_connect: RawConn
     assert len(rest) == int(response.headers["content-length"]) // 2
 
 
+@pytest.mark.parametrize("path", [WEATHER, SEARCH, "/v1/forecast?latitude=51.5&longitude=-0.1"])
+async def test_trailing_response_follows_each_answer_in_the_same_write(
+    make_stub: StartStub, raw_connect: RawConnect, path: str
+) -> None:
+    """trailing_response_rate=1: each answer is followed by a whole second one, for elsewhere."""
+    server = await make_stub(trailing_response_rate=1)
+    connection = await raw_connect(server)
+    await connection.request(path)
+    asked = await connection.read_response()
+    unasked = await connection.read_response()
+    assert asked.status == unasked.status == 200
+    assert asked.body != unasked.body
+    assert b"London" in asked.body or b"51.5" in asked.body
+    assert b"Decoyville" in unasked.body or b"-45" in unasked.body
+    assert server.stats.snapshot()["requests_total"] == 1  # the second was never asked for
+
+
+async def test_trailing_response_rate_is_set_over_http(
+    make_stub: StartStub, client_for: ClientFor
+) -> None:
+    """`PUT /_stub/config` switches the trailing answer on and off like any fault."""
+    server = await make_stub()
+    async with client_for(server) as http:
+        put = await http.put("/_stub/config", json={"trailing_response_rate": 0.5})
+        assert put.json()["trailing_response_rate"] == 0.5
+    assert server.config.trailing_response_rate == 0.5
+
+
 async def test_head_is_never_truncated(make_stub: StartStub, client_for: ClientFor) -> None:
     """A HEAD response has no body to cut, so it arrives whole."""
     server = await make_stub(truncate_rate=1)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
@@ -14,6 +15,7 @@ from weather_api.providers.wmo import owm_condition
 from weather_api.schemas import CurrentWeather
 
 KELVIN_OFFSET = 273.15
+T = TypeVar("T")
 
 _CURRENT = (
     "temperature_2m,relative_humidity_2m,apparent_temperature,weather_code,cloud_cover,"
@@ -25,6 +27,12 @@ _UNIT_PARAMS = {
     Units.STANDARD: {"temperature_unit": "celsius", "wind_speed_unit": "ms"},
     Units.METRIC: {"temperature_unit": "celsius", "wind_speed_unit": "ms"},
     Units.IMPERIAL: {"temperature_unit": "fahrenheit", "wind_speed_unit": "mph"},
+}
+# How Open-Meteo labels those units in a forecast's `current_units`.
+_UNIT_LABELS = {
+    Units.STANDARD: {"temperature_2m": "°C", "wind_speed_10m": "m/s"},
+    Units.METRIC: {"temperature_2m": "°C", "wind_speed_10m": "m/s"},
+    Units.IMPERIAL: {"temperature_2m": "°F", "wind_speed_10m": "mp/h"},
 }
 
 
@@ -56,9 +64,11 @@ class OpenMeteoProvider:
                 },
                 decode=json.loads,
             )
+        self._check_not_error(forecast)
         try:
             if not isinstance(forecast, dict):
                 raise TypeError("forecast is not an object")
+            _check_units(forecast, query.units)
             return _to_owm(place, forecast, query)
         except (KeyError, IndexError, TypeError, ValueError, ValidationError):
             raise UpstreamBadResponse(
@@ -77,6 +87,7 @@ class OpenMeteoProvider:
             },
             decode=json.loads,
         )
+        self._check_not_error(body)
         # Open-Meteo leaves `results` out entirely when nothing matches.
         results = body.get("results") if isinstance(body, dict) else None
         if not results:
@@ -89,46 +100,82 @@ class OpenMeteoProvider:
             )
         return place
 
+    def _check_not_error(self, body: object) -> None:
+        """`{"error": true, "reason": ...}` is Open-Meteo's failure, whatever the status."""
+        if isinstance(body, dict) and body.get("error") is True:
+            # Its `reason` is not passed on: upstream text stays out of our answers.
+            raise UpstreamBadResponse(
+                "The openmeteo upstream answered with an error.", provider=self.name
+            )
+
+
+def _check_units(forecast: dict[str, Any], units: Units) -> None:
+    """Refuse readings labelled in units other than those we asked for (not mislabel them)."""
+    labels = forecast.get("current_units")
+    if not isinstance(labels, dict):
+        return  # not labelled: read as asked
+    for variable, expected in _UNIT_LABELS[units].items():
+        label = labels.get(variable)
+        if label is not None and label != expected:
+            raise ValueError(f"{variable} is in {label!r}, not {expected!r}")
+
+
+def _optional(value: Any, convert: Callable[[Any], T]) -> T | None:
+    """`convert(value)`, or None when Open-Meteo sent no value (absent or null)."""
+    return None if value is None else convert(value)
+
+
+def _first(daily: dict[str, Any], name: str) -> Any:
+    """The first day's value of a daily variable, or None."""
+    values = daily.get(name)
+    return values[0] if isinstance(values, list) and values else None
+
 
 def _to_owm(place: dict[str, Any], forecast: dict[str, Any], query: WeatherQuery) -> CurrentWeather:
+    # Required: the temperature and the weather code. The rest is left out when Open-Meteo
+    # sends it as null or not at all.
     current = forecast["current"]
-    daily = forecast["daily"]
+    daily = forecast.get("daily")
+    daily = daily if isinstance(daily, dict) else {}
     shift = KELVIN_OFFSET if query.units is Units.STANDARD else 0.0
 
     def temperature(value: Any) -> float:
         return round(float(value) + shift, 2)
 
+    def whole(value: Any) -> int:
+        return round(float(value))
+
     temp = temperature(current["temperature_2m"])
-    day_min = temperature(daily["temperature_2m_min"][0])
-    day_max = temperature(daily["temperature_2m_max"][0])
-    condition = owm_condition(int(current["weather_code"]), is_day=bool(current["is_day"]))
+    day_min = _optional(_first(daily, "temperature_2m_min"), temperature)
+    day_max = _optional(_first(daily, "temperature_2m_max"), temperature)
+    condition = owm_condition(int(current["weather_code"]), is_day=bool(current.get("is_day", 1)))
     return CurrentWeather.model_validate(
         {
             "coord": {"lon": place["longitude"], "lat": place["latitude"]},
             "weather": [condition],
             "main": {
                 "temp": temp,
-                "feels_like": temperature(current["apparent_temperature"]),
+                "feels_like": _optional(current.get("apparent_temperature"), temperature),
                 # OpenWeatherMap's min/max bracket the reading; the day's range always does.
-                "temp_min": min(day_min, temp),
-                "temp_max": max(day_max, temp),
-                "pressure": round(float(current["pressure_msl"])),
-                "humidity": round(float(current["relative_humidity_2m"])),
+                "temp_min": None if day_min is None else min(day_min, temp),
+                "temp_max": None if day_max is None else max(day_max, temp),
+                "pressure": _optional(current.get("pressure_msl"), whole),
+                "humidity": _optional(current.get("relative_humidity_2m"), whole),
             },
             "wind": {
-                "speed": current["wind_speed_10m"],
-                "deg": round(float(current["wind_direction_10m"])),
+                "speed": current.get("wind_speed_10m"),
+                "deg": _optional(current.get("wind_direction_10m"), whole),
                 "gust": current.get("wind_gusts_10m"),
             },
-            "clouds": {"all": round(float(current["cloud_cover"]))},
-            "dt": current["time"],
+            "clouds": _optional(current.get("cloud_cover"), lambda cover: {"all": whole(cover)}),
+            "dt": current.get("time"),
             "sys": {
                 "country": place.get("country_code", query.location.country),
-                "sunrise": daily["sunrise"][0],
-                "sunset": daily["sunset"][0],
+                "sunrise": _first(daily, "sunrise"),
+                "sunset": _first(daily, "sunset"),
             },
-            "timezone": forecast.get("utc_offset_seconds", 0),
-            "id": place.get("id", 0),
-            "name": place.get("name", query.location.city),
+            "timezone": forecast.get("utc_offset_seconds"),
+            "id": place.get("id"),
+            "name": place.get("name") or query.location.city,
         }
     )

@@ -27,7 +27,7 @@ from weather_api.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from weather_api.transport import ResponseTooLarge
+from weather_api.providers.aiohttp_transport import ResponseTooLarge
 
 # A 429 is retried only when the upstream asks for a wait shorter than this; otherwise the
 # client gets the 503 with Retry-After at once instead of an answer that eats its deadline.
@@ -38,8 +38,6 @@ _log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 OFFLINE_HINT = "To run without network access, start the service with --provider sample."
-
-_NO_BODY = httpx.ByteStream(b"")
 
 # The loop time by which the upstream calls of one client request must be done (one_deadline).
 _GIVE_UP_AT: contextvars.ContextVar[float | None] = contextvars.ContextVar(
@@ -59,9 +57,9 @@ class _Transient(Exception):
 class UpstreamClient:
     """GETs JSON from one provider's upstream within a deadline, retrying what is transient.
 
-    It sends `httpx.Request`s straight to the process's one pooled transport. An
-    `httpx.AsyncClient` in between adds URL merging, a cookie jar, auth and redirect handling
-    we do not use, at about a third of a cache miss's CPU (docs/benchmarks.md, "Upstream client").
+    It sends `httpx.Request`s straight to the process's one transport (aiohttp's session under
+    `AiohttpTransport`, or a respx router in tests). An `httpx.AsyncClient` in between would add
+    URL merging, a cookie jar, auth and redirect handling that we do not use.
     """
 
     def __init__(
@@ -78,8 +76,6 @@ class UpstreamClient:
         self._provider = provider
         self._deadline = deadline
         self._attempts = attempts
-        # Each endpoint parsed once, with its headers (Host included, so httpx adds none).
-        self._endpoints: dict[str, tuple[httpx.URL, httpx.Headers]] = {}
 
     @contextmanager
     def one_deadline(self) -> Iterator[None]:
@@ -119,13 +115,7 @@ class UpstreamClient:
                 return False
             return backoff if backoff is not None else True
 
-        endpoint, headers = self._endpoints.get(url) or self._endpoint(url)
-        # Built as a transport-level request: our headers are complete (Host included) and
-        # there is no body, so httpx's preparation of both (~15 us) has nothing to add.
-        request = httpx.Request(
-            "GET", with_query(endpoint, encode_query(params)), headers=headers, stream=_NO_BODY
-        )
-        request.read()
+        request = httpx.Request("GET", request_url(url, params), headers=self._headers)
         try:
             async with asyncio.timeout_at(give_up_at):
                 # The first attempt runs bare: stamina's machinery costs ~70 us a call, a tenth
@@ -157,13 +147,6 @@ class UpstreamClient:
         except _Transient as exc:
             raise exc.error from None
         raise AssertionError("unreachable: stamina yields at least one attempt")  # pragma: no cover
-
-    def _endpoint(self, url: str) -> tuple[httpx.URL, httpx.Headers]:
-        parsed = httpx.URL(url)
-        headers = httpx.Headers({"host": parsed.netloc.decode("ascii")})
-        headers.update(self._headers)
-        self._endpoints[url] = (parsed, headers)
-        return parsed, headers
 
     async def _attempt(
         self, request: httpx.Request, decode: Callable[[bytes], T], not_found_status: int | None
@@ -263,20 +246,14 @@ def encode_query(params: Mapping[str, str]) -> str:
 _quote = lru_cache(maxsize=4096)(quote_plus)
 
 
-def with_query(endpoint: httpx.URL, query: str) -> httpx.URL:
-    """`endpoint` with `query` (percent-encoded, as `encode_query` makes it) as its query string.
+def request_url(url: str, params: Mapping[str, str]) -> str:
+    """`url` (which has no query) with `params` as its query, as `httpx.URL(url, params=...)`.
 
-    The URL `httpx.URL(endpoint, params=...)` builds, without parsing and re-quoting every part
-    of it again: that costs ~60 us, a tenth of a cache miss's CPU budget. It swaps the query in
-    httpx's parsed form (a NamedTuple, internal to httpx 0.28): tests/providers/
-    test_upstream_url.py holds the two ways to the same result, so an httpx upgrade that
-    changes it fails there first.
+    One string for httpx to parse once, instead of parsing `url` and merging the parameters
+    into it (tests/providers/test_upstream_url.py holds the two ways to the same URL).
     """
-    if not query:
-        return endpoint
-    url = httpx.URL.__new__(httpx.URL)
-    url._uri_reference = endpoint._uri_reference._replace(query=query)
-    return url
+    query = encode_query(params)
+    return f"{url}?{query}" if query else url
 
 
 def _unreachable(provider: str) -> UpstreamUnavailable:

@@ -52,6 +52,7 @@ _FAULT_VALIDATORS: dict[str, Callable[[object], Any]] = {
     "reset_rate": _rate,
     "malformed_rate": _rate,
     "truncate_rate": _rate,
+    "trailing_response_rate": _rate,
     "stall_ms": _milliseconds,
     "drip_ms": _milliseconds,
 }
@@ -86,6 +87,9 @@ class StubConfig:
     """Fraction of requests answered 200 with a body that is not valid JSON."""
     truncate_rate: float = 0.0
     """Fraction of responses cut short of their Content-Length, then the socket closes."""
+    trailing_response_rate: float = 0.0
+    """Fraction of answers followed, in the same write, by a second answer nobody asked for
+    (the same endpoint's answer for another place), as a broken upstream or proxy might send."""
     stall_ms: float = 0.0
     """Extra delay before answering, on top of the latency: an upstream that hangs."""
     drip_ms: float = 0.0
@@ -118,6 +122,7 @@ class FaultConfig:
     reset_rate: float = 0.0
     malformed_rate: float = 0.0
     truncate_rate: float = 0.0
+    trailing_response_rate: float = 0.0
     stall_ms: float = 0.0
     drip_ms: float = 0.0
 

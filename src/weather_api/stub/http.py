@@ -22,6 +22,7 @@ import socket
 import struct
 from collections import deque
 from typing import cast
+from urllib.parse import parse_qsl, urlencode
 
 import httptools
 
@@ -34,6 +35,9 @@ MALFORMED_BODY = b'{"cod":200,"main":{"temp":281.5,"humidity":'
 DRIP_CHUNK_BYTES = 32
 """How much of the body goes out between two `drip_ms` pauses."""
 MAX_REQUEST_BODY_BYTES = 64 * 1024
+
+# What a trailing answer is about: the same endpoint, another place.
+DECOY_PARAMS = {"q": "Decoyville", "name": "Decoyville", "latitude": "-45.0", "longitude": "170.0"}
 
 _LINGER_ABORT = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() sends RST, not FIN
 
@@ -80,6 +84,7 @@ class _Request:
         "preset",
         "query",
         "stats_key",
+        "trailing",
         "version_10",
     )
 
@@ -106,6 +111,7 @@ class _Request:
         self.delay = 0.0
         self.drip = 0.0
         self.fault = Fault.NONE
+        self.trailing = False
 
 
 class HttpProtocol(asyncio.Protocol):
@@ -238,6 +244,9 @@ class HttpProtocol(asyncio.Protocol):
             request.fault = Fault.MALFORMED
         elif faults.truncate_rate and rng.random() < faults.truncate_rate:
             request.fault = Fault.TRUNCATE
+        # Drawn last, so that seeds drawn before this knob existed replay as they did.
+        if faults.trailing_response_rate and rng.random() < faults.trailing_response_rate:
+            request.trailing = True
 
     def _enqueue(self, request: _Request) -> None:
         if not self._queue and not request.delay and not request.drip:
@@ -326,7 +335,23 @@ class HttpProtocol(asyncio.Protocol):
             # Content-Length promises the whole body; half of it arrives, then FIN.
             stats.truncated_injected += 1
             return head, body[: len(body) // 2], True
+        if request.trailing and fault is Fault.NONE and request.preset is None:
+            body += self._trailing_answer(request)
         return head, body, not request.keep_alive
+
+    def _trailing_answer(self, request: _Request) -> bytes:
+        """A whole second response (head and body) for the same endpoint and another place."""
+        params = dict(parse_qsl(request.query, keep_blank_values=True))
+        params.update({name: value for name, value in DECOY_PARAMS.items() if name in params})
+        decoy = _Request(
+            method="GET",
+            path=request.path,
+            query=urlencode(params),
+            body=b"",
+            keep_alive=True,
+        )
+        response = self._respond(decoy)
+        return self._head(decoy, response) + response.body
 
     def _respond(self, request: _Request) -> Response:
         try:

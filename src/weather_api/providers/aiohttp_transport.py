@@ -1,0 +1,235 @@
+"""httpx's transport interface over aiohttp's `ClientSession`: the service's upstream HTTP client.
+
+aiohttp does the protocol work (pooling, keep-alive, DNS cache, Happy Eyeballs, TLS, gzip and
+deflate, proxies from the environment); httpx's types stay at the provider boundary, so that
+providers read `httpx.Response`s and tests hand in `httpx.MockTransport(respx_router.async_handler)`
+instead. Only public API of both libraries is used.
+
+What the adapter adds:
+- every failure is an httpx exception (`ERRORS` holds the table);
+- a body is never held, as sent or inflated, beyond `max_body_bytes`: a Content-Length past it
+  is refused before reading, and the inflated bytes are counted while they arrive (aiohttp
+  inflates in bounded steps), so a flood or a gzip bomb costs that much memory at most;
+- a pool timeout: a request that waits longer than `pool_timeout` for one of the
+  `max_connections` slots fails with `httpx.PoolTimeout` (aiohttp would count that wait as
+  connecting);
+- the proxy from the environment, looked up once per upstream host (`env_proxy`) by each
+  transport, that is from the app's start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+import urllib.request
+from functools import lru_cache
+from typing import NoReturn
+
+import aiohttp
+import httpx
+from aiohttp.http_exceptions import ContentEncodingError
+from yarl import URL
+
+from weather_api.config import Settings
+
+MAX_BODY_BYTES = 1 << 20
+"""Default cap on an upstream body, as sent and inflated: our answers are a few KiB."""
+KEEPALIVE_EXPIRY = 30.0
+"""Seconds an idle upstream connection is kept for reuse."""
+
+# We ask for these, and aiohttp inflates them; any other Content-Encoding is refused.
+ACCEPT_ENCODING = "gzip, deflate"
+_INFLATED = frozenset({"", "identity", "gzip", "deflate"})
+# httpx computes these for the whole, already inflated body it is handed.
+_DROPPED_HEADERS = frozenset({b"content-encoding", b"content-length"})
+
+
+class ResponseTooLarge(httpx.HTTPError):
+    """The upstream's body, as sent or inflated, is larger than the transport accepts."""
+
+    def __init__(self, message: str, *, request: httpx.Request) -> None:
+        super().__init__(message)
+        self.request = request
+
+
+def env_proxy(scheme: str, host: str) -> str | None:
+    """The proxy for `scheme://host` from HTTP_PROXY/HTTPS_PROXY/NO_PROXY (either case), or None.
+
+    What aiohttp's `trust_env=True` looks up, with the same standard-library functions; the
+    transport asks once per host. aiohttp asks (and reads netrc) in a worker thread on every
+    request: ~0.25 ms of CPU per cache miss and a thread wake-up in its latency (measured,
+    docs/benchmarks.md "Upstream client"), for an environment that does not change.
+    """
+    if urllib.request.proxy_bypass(host):
+        return None
+    return urllib.request.getproxies().get(scheme)
+
+
+def client_session(settings: Settings) -> aiohttp.ClientSession:
+    """An aiohttp session with the settings' timeouts and pool limits.
+
+    Proxies come from the environment through `env_proxy`, per request. The SSL context is made
+    here, so SSL_CERT_FILE and SSL_CERT_DIR are read when the app starts.
+    """
+    connector = aiohttp.TCPConnector(
+        limit=settings.max_connections,
+        limit_per_host=0,
+        keepalive_timeout=KEEPALIVE_EXPIRY,
+        # aiohttp keeps any idle connection up to `limit`; 0 idle connections means none.
+        force_close=settings.max_keepalive_connections == 0,
+        ssl=ssl.create_default_context(),
+    )
+    return aiohttp.ClientSession(
+        connector=connector,
+        trust_env=False,  # see env_proxy
+        timeout=aiohttp.ClientTimeout(
+            total=None,
+            connect=None,  # the pool wait is ours (PoolTimeout); connecting is sock_connect
+            sock_connect=settings.connect_timeout,
+            sock_read=settings.upstream_timeout,
+        ),
+        cookie_jar=aiohttp.DummyCookieJar(),  # an upstream's cookies mean nothing to us
+        raise_for_status=False,
+    )
+
+
+class AiohttpTransport(httpx.AsyncBaseTransport):
+    """Sends `httpx.Request`s through an aiohttp session and returns whole `httpx.Response`s.
+
+    It owns the session: `aclose()` (leaving `async with`) closes it.
+    """
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        *,
+        max_connections: int,
+        pool_timeout: float | None,
+        max_body_bytes: int = MAX_BODY_BYTES,
+    ) -> None:
+        self._session = session
+        self._slots = asyncio.Semaphore(max_connections)
+        self._pool_timeout = pool_timeout
+        self._max_body_bytes = max_body_bytes
+        # Keyed by the configured upstreams' hosts (clients cannot choose them): a handful.
+        self._proxy = lru_cache(maxsize=64)(env_proxy)
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        """Send `request`; its answer, read whole and inflated; failures are httpx errors."""
+        slots = self._slots
+        if slots.locked():
+            try:
+                async with asyncio.timeout(self._pool_timeout):
+                    await slots.acquire()
+            except TimeoutError:
+                raise httpx.PoolTimeout(
+                    "no upstream connection became free in time", request=request
+                ) from None
+        else:
+            await slots.acquire()
+        try:
+            return await self._send(request)
+        finally:
+            slots.release()
+
+    async def _send(self, request: httpx.Request) -> httpx.Response:
+        try:
+            async with self._session.request(
+                request.method,
+                URL(str(request.url), encoded=True),  # httpx has percent-encoded it already
+                headers=[*request.headers.multi_items(), ("accept-encoding", ACCEPT_ENCODING)],
+                data=request.content or None,
+                allow_redirects=False,
+                proxy=self._proxy(request.url.scheme, request.url.host),
+            ) as answer:
+                body = await self._read(answer, request)
+                status, reason, raw_headers = answer.status, answer.reason, answer.raw_headers
+        except aiohttp.ClientError as exc:
+            _raise_as_httpx(exc, request)
+        except TimeoutError as exc:  # pragma: no cover - aiohttp wraps its timeouts; in case
+            raise httpx.ReadTimeout(str(exc) or "the upstream timed out", request=request) from exc
+        return httpx.Response(
+            status,
+            headers=[pair for pair in raw_headers if pair[0].lower() not in _DROPPED_HEADERS],
+            content=body,
+            request=request,
+            extensions={"http_version": b"HTTP/1.1", "reason_phrase": (reason or "").encode()},
+        )
+
+    async def _read(self, answer: aiohttp.ClientResponse, request: httpx.Request) -> bytes:
+        """The inflated body, refused as soon as it is known to pass the limit."""
+        encoding = answer.headers.get("content-encoding", "").strip().lower()
+        if encoding not in _INFLATED:
+            raise httpx.DecodingError(
+                f"the upstream sent Content-Encoding {encoding!r}, which we did not ask for",
+                request=request,
+            )
+        limit = self._max_body_bytes
+        declared = answer.content_length  # as sent, before inflating
+        if declared is not None and declared > limit:
+            raise ResponseTooLarge(
+                f"the upstream's body is {declared} bytes, more than {limit}", request=request
+            )
+        chunks: list[bytes] = []
+        size = 0
+        # Inflated chunks, each bounded by aiohttp. Counting them also bounds a body sent
+        # without Content-Length, compressed or not: inflating never makes a body smaller.
+        async for chunk in answer.content.iter_any():
+            size += len(chunk)
+            if size > limit:
+                raise ResponseTooLarge(
+                    f"the upstream's body is larger than {limit} bytes", request=request
+                )
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    async def aclose(self) -> None:
+        """Close the session and its connections."""
+        await self._session.close()
+
+
+# aiohttp's client errors and the httpx errors they become; the first match wins, so the
+# more specific come first. tests/test_transport.py raises each one, most of them on the wire.
+ERRORS: tuple[tuple[type[aiohttp.ClientError], type[httpx.RequestError]], ...] = (
+    (aiohttp.ConnectionTimeoutError, httpx.ConnectTimeout),  # sock_connect, TLS handshake too
+    (aiohttp.SocketTimeoutError, httpx.ReadTimeout),  # nothing for sock_read seconds
+    (aiohttp.ServerTimeoutError, httpx.TimeoutException),
+    (aiohttp.ClientProxyConnectionError, httpx.ProxyError),  # the proxy is not there
+    (aiohttp.ClientHttpProxyError, httpx.ProxyError),  # the proxy refused to CONNECT
+    (aiohttp.ClientConnectorError, httpx.ConnectError),  # DNS, refused, TLS, certificate
+    (aiohttp.ServerFingerprintMismatch, httpx.ConnectError),
+    (aiohttp.ServerDisconnectedError, httpx.RemoteProtocolError),  # closed before the answer
+    (aiohttp.ClientPayloadError, httpx.RemoteProtocolError),  # body cut short (or not inflatable)
+    (aiohttp.ClientResponseError, httpx.RemoteProtocolError),  # the answer is not HTTP/1.1
+    (aiohttp.ClientConnectionResetError, httpx.WriteError),  # the request met a closed socket
+    (aiohttp.ClientOSError, httpx.ReadError),  # reset while reading
+    (aiohttp.ClientConnectionError, httpx.NetworkError),
+    (aiohttp.NonHttpUrlClientError, httpx.UnsupportedProtocol),
+    (aiohttp.ClientError, httpx.TransportError),  # InvalidURL, and whatever a later aiohttp adds
+)
+
+
+def _raise_as_httpx(exc: aiohttp.ClientError, request: httpx.Request) -> NoReturn:
+    """Raise the httpx exception that `ERRORS` pairs with an aiohttp one."""
+    error: type[httpx.RequestError] = httpx.TransportError
+    if isinstance(exc, aiohttp.ClientPayloadError) and isinstance(
+        exc.__cause__, ContentEncodingError
+    ):
+        error = httpx.DecodingError  # a body that is not valid gzip or deflate
+    else:
+        error = next(ours for theirs, ours in ERRORS if isinstance(exc, theirs))
+    # aiohttp names the whole URL in some messages; its query may carry an API key.
+    message = f"{type(exc).__name__}: {exc}"
+    query = request.url.query.decode("ascii", "replace")
+    if query:
+        message = message.replace(query, "(query)")
+    raise error(message, request=request) from exc
+
+
+def build_transport(settings: Settings) -> AiohttpTransport:
+    """The process's upstream client, for `async with` in the lifespan (on a running loop)."""
+    return AiohttpTransport(
+        client_session(settings),
+        max_connections=settings.max_connections,
+        pool_timeout=settings.upstream_timeout,
+    )

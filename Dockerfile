@@ -49,9 +49,11 @@ CMD ["--help"]
 FROM ${BASE_IMAGE} AS runtime
 # No shell, compiler or package manager is added; the app writes nothing to disk, so the
 # container runs with a read-only root filesystem (Kubernetes mounts an emptyDir on /tmp).
+# JSON logs even under `docker run -t`, where --log-format auto would pick the console format.
 ENV PATH=/opt/weather-api/bin:${PATH} \
     PYTHONDONTWRITEBYTECODE=1 \
-    PYTHONUNBUFFERED=1
+    PYTHONUNBUFFERED=1 \
+    WEATHER_API_LOG_FORMAT=json
 COPY --from=build /opt/weather-api /opt/weather-api
 # Numeric, so that Kubernetes' runAsNonRoot can verify it without an /etc/passwd lookup.
 USER 10001:10001

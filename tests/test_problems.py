@@ -64,3 +64,14 @@ async def test_openapi_lists_every_problem_type() -> None:
     assert ["/problems/" + slug for slug in parameter["schema"]["enum"]] == EVERY_TYPE
     assert unknown.status_code == 404
     assert "weather-api.dev" not in str(schema)
+
+
+async def test_an_unknown_two_letter_problem_is_a_404_not_a_city() -> None:
+    """`/problems/CN` is an unknown problem page (404), not the weather in a city called Problems."""
+    async with running_app(make_settings(provider="sample")) as client:
+        page = await client.get("/problems/CN")
+        city = await client.get("/problems/CN/")
+    assert page.status_code == 404
+    assert page.headers["content-type"].startswith("application/problem+json")
+    assert city.status_code == 200  # with the slash only the city route matches
+    assert city.json()["name"] == "Problems"

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from weather_api.errors import PROBLEM_TYPE_BASE
 from weather_api.locations import WeatherQuery, parse_city_request
 from weather_api.routes.common import weather_or_problem
 
@@ -22,6 +23,10 @@ if TYPE_CHECKING:
     from weather_api.service import WeatherService
 
 ROUTE_TEMPLATE = "/{city}/{country}/"
+
+OTHER_ROUTES = (PROBLEM_TYPE_BASE,)
+"""Prefixes of routes that FastAPI matches before the city route and whose paths can read as a
+city request (`/problems/CN` is a problem page, not the weather in a city called Problems)."""
 
 MEMO_ENTRIES = 4096
 """Most requests whose parsed query is remembered."""
@@ -66,6 +71,8 @@ class CityWeatherFastPath:
         query = self._memo.get(key)
         if query is not None:
             return query
+        if path.startswith(OTHER_ROUTES):
+            return None
         parsed = parse_city_request(path, query_string)
         if not isinstance(parsed, WeatherQuery):
             return None

@@ -67,7 +67,7 @@ async def test_openapi_lists_every_problem_type() -> None:
 
 
 async def test_an_unknown_two_letter_problem_is_a_404_not_a_city() -> None:
-    """`/problems/CN` is an unknown problem page (404), not the weather in a city called Problems."""
+    """`/problems/CN` is an unknown problem page (404), not the weather in a city "Problems"."""
     async with running_app(make_settings(provider="sample")) as client:
         page = await client.get("/problems/CN")
         city = await client.get("/problems/CN/")

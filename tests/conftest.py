@@ -6,12 +6,14 @@ import os
 import socket
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
 import respx
 from asgi_lifespan import LifespanManager
+from prometheus_client.parser import text_string_to_metric_families
 
 from weather_api.app import create_app
 from weather_api.config import Settings
@@ -91,3 +93,30 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+@dataclass(frozen=True)
+class Metrics:
+    """One scrape of /metrics. The registry is the process's, shared by every test that ran
+    before: assert on what changed between two scrapes (`since`), not on absolute values."""
+
+    text: str
+
+    def value(self, name: str, **labels: str) -> float:
+        """The sample with exactly these labels; 0 when it is not exported (yet)."""
+        for family in text_string_to_metric_families(self.text):
+            for sample in family.samples:
+                if sample.name == name and sample.labels == labels:
+                    return float(sample.value)
+        return 0.0
+
+    def since(self, earlier: Metrics, name: str, **labels: str) -> float:
+        """How much a sample grew from the `earlier` scrape to this one."""
+        return self.value(name, **labels) - earlier.value(name, **labels)
+
+
+async def scrape(client: httpx.AsyncClient, url: str = "/metrics") -> Metrics:
+    """The service's /metrics now."""
+    response = await client.get(url)
+    assert response.status_code == 200, response.text
+    return Metrics(response.text)

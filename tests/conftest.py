@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import socket
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
 import respx
 from asgi_lifespan import LifespanManager
+from prometheus_client.parser import text_string_to_metric_families
 
 from weather_api.app import create_app
 from weather_api.config import Settings
@@ -23,6 +26,14 @@ FORECAST_URL = "https://forecast.test"
 API_KEY = "sentinel-key-0123456789abcdef"
 
 ApiFactory = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Freeze what collection built, as `serve` does at start-up: a full collection of the test
+    process then scans what tests make, not the ~160k objects of collection (250 ms, long
+    enough to break a timing assert; create_app used to freeze them as a side effect)."""
+    gc.collect()
+    gc.freeze()
 
 
 @pytest.fixture(autouse=True)
@@ -91,3 +102,30 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+@dataclass(frozen=True)
+class Metrics:
+    """One scrape of /metrics. The registry is the process's, shared by every test that ran
+    before: assert on what changed between two scrapes (`since`), not on absolute values."""
+
+    text: str
+
+    def value(self, name: str, **labels: str) -> float:
+        """The sample with exactly these labels; 0 when it is not exported (yet)."""
+        for family in text_string_to_metric_families(self.text):
+            for sample in family.samples:
+                if sample.name == name and sample.labels == labels:
+                    return float(sample.value)
+        return 0.0
+
+    def since(self, earlier: Metrics, name: str, **labels: str) -> float:
+        """How much a sample grew from the `earlier` scrape to this one."""
+        return self.value(name, **labels) - earlier.value(name, **labels)
+
+
+async def scrape(client: httpx.AsyncClient, url: str = "/metrics") -> Metrics:
+    """The service's /metrics now."""
+    response = await client.get(url)
+    assert response.status_code == 200, response.text
+    return Metrics(response.text)

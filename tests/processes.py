@@ -57,8 +57,12 @@ def weather_api_process(
                     process.wait()
 
 
-def wait_for(url: str, running: Running, *, timeout: float = 15.0) -> None:
-    """Poll `url` until it answers 200; fail early with the output if the process died."""
+def wait_for(url: str, running: Running, *, timeout: float = 60.0) -> None:
+    """Poll `url` until it answers 200; fail early with the output if the process died.
+
+    The deadline is for a process that hangs: one that dies is seen at once, and start-up on
+    a machine busy with other work (coverage on, CPU hogs beside it) can take 15 s.
+    """
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if running.process.poll() is not None:

@@ -93,6 +93,7 @@ async def test_stub_faults_through_the_real_transport(
         assert (await client.get("/london/gb/")).status_code == 200  # healthy once it stops
 
 
+@pytest.mark.timeout(30)
 async def test_stale_weather_is_served_when_the_upstream_fails(stub: StubServer) -> None:
     """After expiry, an upstream failure serves the last good answer marked stale."""
     settings = make_settings(**stub_settings(stub, "openweathermap", cache_ttl=0.2))

@@ -13,7 +13,8 @@ import pytest
 from tests.conftest import free_port
 from tests.processes import weather_api_process
 
-pytestmark = pytest.mark.slow
+# Each test starts at most three processes, which wait on each other with their own timeouts.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
 
 def test_serve_answers_and_stops_cleanly() -> None:

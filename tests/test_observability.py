@@ -11,7 +11,7 @@ import pytest
 import respx
 
 from tests.bodies import owm_london
-from tests.conftest import API_KEY, free_port, make_settings, running_app
+from tests.conftest import API_KEY, free_port, make_settings, running_app, scrape
 from tests.processes import weather_api_process
 from weather_api.logs import JsonFormatter
 from weather_api.stub import StubServer
@@ -38,15 +38,17 @@ async def test_security_headers_on_every_response() -> None:
 
 async def test_metrics_by_route_template_and_cache_events() -> None:
     """/metrics counts requests by route template (not raw path) and cache hits and misses."""
+    route = {"method": "GET", "route": "/{city}/{country}/", "status": "200"}
     async with running_app(make_settings(provider="sample")) as client:
+        before = await scrape(client)
         await client.get("/london/gb/")
         await client.get("/london/gb/")
-        text = (await client.get("/metrics")).text
-    assert 'route="/{city}/{country}/"' in text
-    assert 'route="/london/gb/"' not in text
-    assert 'weather_api_cache_events_total{event="hits"} 1.0' in text
-    assert 'weather_api_cache_events_total{event="misses"} 1.0' in text
-    assert "weather_api_http_requests_in_flight" in text
+        after = await scrape(client)
+    assert after.since(before, "weather_api_http_request_duration_seconds_count", **route) == 2
+    assert 'route="/london/gb/"' not in after.text
+    assert after.since(before, "weather_api_cache_events_total", event="hits") == 1
+    assert after.since(before, "weather_api_cache_events_total", event="misses") == 1
+    assert "weather_api_http_requests_in_flight" in after.text
 
 
 async def test_upstream_metrics_by_provider_and_outcome(owm: respx.Router) -> None:
@@ -54,11 +56,14 @@ async def test_upstream_metrics_by_provider_and_outcome(owm: respx.Router) -> No
     owm.get("/data/2.5/weather").mock(
         side_effect=[httpx.Response(503), httpx.Response(200, json=owm_london())]
     )
+    attempts = "weather_api_upstream_request_duration_seconds_count"
     async with running_app(make_settings(provider="openweathermap"), upstream=owm) as client:
+        before = await scrape(client)
         await client.get("/london/gb/")
-        text = (await client.get("/metrics")).text
-    assert 'outcome="bad-response",provider="openweathermap"' in text
-    assert 'outcome="ok",provider="openweathermap"' in text
+        after = await scrape(client)
+    for outcome in ("bad-response", "ok"):
+        labels = {"provider": "openweathermap", "outcome": outcome}
+        assert after.since(before, attempts, **labels) == 1, outcome
 
 
 def test_formatter_redacts_known_secrets_and_appid_values() -> None:
@@ -79,6 +84,7 @@ def test_formatter_redacts_known_secrets_and_appid_values() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(90)  # a start-up, then seven faults cut at the 0.5 s deadline
 async def test_sentinel_key_never_leaks(stub: StubServer) -> None:
     """Through 401s, timeouts, resets, bad input and debug logs, the key appears nowhere."""
     port = free_port()
@@ -122,9 +128,11 @@ async def test_sentinel_key_never_leaks(stub: StubServer) -> None:
 
 async def test_unusual_methods_share_one_metric_label() -> None:
     """A client inventing methods cannot grow the metric's label set."""
+    other = {"method": "other", "route": "/healthz", "status": "405"}
     async with running_app(make_settings(provider="sample")) as client:
+        before = await scrape(client)
         for method in ("BREW", "WHEN", "GET"):
             await client.request(method, "/healthz")
-        text = (await client.get("/metrics")).text
-    assert 'method="other"' in text
-    assert "BREW" not in text
+        after = await scrape(client)
+    assert after.since(before, "weather_api_http_request_duration_seconds_count", **other) == 2
+    assert "BREW" not in after.text

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Iterator
 import httpx
 import pytest
 
-from tests.conftest import free_port
+from tests.conftest import free_port, scrape
 from tests.hostile.rawhttp import Exchange, exchange, request
 from tests.processes import weather_api_process
 
@@ -178,10 +178,12 @@ async def test_idle_connections_are_closed_and_do_not_crowd_others_out(
 
 async def test_refusals_are_counted(port: int) -> None:
     """Refused requests never reach the app's access log, so /metrics counts them."""
-    await exchange(port, [request("/" + "u" * (17 * KIB))])
+    metrics = f"http://127.0.0.1:{port}/metrics"
     async with httpx.AsyncClient(timeout=5) as client:
-        text = (await client.get(f"http://127.0.0.1:{port}/metrics")).text
-    assert 'weather_api_http_requests_refused_total{status="414"}' in text
+        before = await scrape(client, metrics)  # the module's server: earlier tests refused too
+        await exchange(port, [request("/" + "u" * (17 * KIB))])
+        after = await scrape(client, metrics)
+    assert after.since(before, "weather_api_http_requests_refused_total", status="414") == 1
 
 
 async def test_concurrency_limit_answers_503_then_recovers(port: int) -> None:

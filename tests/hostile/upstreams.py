@@ -37,6 +37,9 @@ class HostileUpstream:
         self._server: asyncio.Server | None = None
 
     def __enter__(self) -> HostileUpstream:
+        # Made now, not inside the first gzip-bomb request: on a busy machine its seconds
+        # would count against the service's request deadline (a 504, not the 502 under test).
+        _bomb()
         self._thread.start()
         self._server = asyncio.run_coroutine_threadsafe(
             asyncio.start_server(self._answer, "127.0.0.1", 0), self._loop

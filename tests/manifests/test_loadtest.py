@@ -20,7 +20,8 @@ REPO = Path(__file__).resolve().parents[2]
 OVERLAY = REPO / "kustomize" / "overlays" / "loadtest"
 KUBECTL = REPO / ".venv-manifests" / "bin" / "kubectl"
 
-pytestmark = pytest.mark.slow
+# The first test builds .venv-manifests (up to 1200 s on a fresh clone), gate runs take 600.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,8 @@ FIXTURES = REPO / "tools" / "manifest_gate" / "fixtures"
 GATE_PYTHON = REPO / ".venv-manifests" / "bin" / "python"
 NAMES = sorted(p.name for p in FIXTURES.iterdir() if (p / "expect.yaml").is_file())
 
-pytestmark = pytest.mark.slow
+# The first test builds .venv-manifests (up to 1200 s on a fresh clone), gate runs take 600.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
 
 def _expect(name: str) -> dict[str, Any]:

@@ -16,6 +16,9 @@ from tests.shared_cache.conftest import RedisServer
 from weather_api.cache import CacheStatus, TTLCache
 from weather_api.shared_cache import SharedCache, redacted
 
+# Redis starts within 10 s; every timer here is under a second.
+pytestmark = pytest.mark.timeout(60)
+
 MakeShared = Callable[..., SharedCache]
 
 

@@ -13,6 +13,9 @@ import pytest
 from weather_api.stub import StubServer
 from weather_api.stub.http import DRIP_CHUNK_BYTES, MALFORMED_BODY
 
+# Every fault here is a timer under a second long: a test that waits longer is broken.
+pytestmark = pytest.mark.timeout(30)
+
 StartStub = Callable[..., Awaitable[StubServer]]
 ClientFor = Callable[..., httpx.AsyncClient]
 RawConnect = Callable[[StubServer], Awaitable[Any]]

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from weather_api.stub.data import conditions_at, geocode
+from weather_api.synthetic import conditions_at, geocode
 
 CURRENT = (
     "temperature_2m,relative_humidity_2m,apparent_temperature,weather_code,cloud_cover,"

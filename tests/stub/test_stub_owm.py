@@ -8,8 +8,8 @@ from typing import Any
 import httpx
 import pytest
 
-from weather_api.providers.wmo import WMO_TO_OWM
-from weather_api.stub.data import conditions_at, geocode
+from weather_api.stub.owm import CONDITIONS
+from weather_api.synthetic import WEATHER_CODES, conditions_at, geocode
 
 WEATHER = "/data/2.5/weather"
 
@@ -93,19 +93,24 @@ async def test_units(client: httpx.AsyncClient) -> None:
 
 
 async def test_condition_matches_the_wmo_code(client: httpx.AsyncClient) -> None:
-    """The weather condition is the table's row for the place's WMO code."""
+    """The weather condition is the stub's OpenWeatherMap row for the world's WMO code."""
     for city in ("Oslo", "Lagos", "Lima", "Perth", "Osaka", "Quito", "Tromso", "Dakar"):
         body = (await owm(client, q=city)).json()
         weather = conditions_at(body["coord"]["lat"], body["coord"]["lon"])
-        row = WMO_TO_OWM[weather.weather_code]
+        condition_id, group, description, icon = CONDITIONS[weather.weather_code]
         (condition,) = body["weather"]
         assert (condition["id"], condition["main"], condition["description"]) == (
-            row.id,
-            row.main,
-            row.description,
+            condition_id,
+            group,
+            description,
         )
         day = body["sys"]["sunrise"] <= body["dt"] < body["sys"]["sunset"]
-        assert condition["icon"] == row.icon + ("d" if day else "n")
+        assert condition["icon"] == icon + ("d" if day else "n")
+
+
+def test_every_weather_of_the_world_has_an_openweathermap_condition() -> None:
+    """The stub can say in OpenWeatherMap's terms every weather the world can show."""
+    assert set(CONDITIONS) == set(WEATHER_CODES)
 
 
 async def test_city_without_country(client: httpx.AsyncClient) -> None:

@@ -1,17 +1,35 @@
 """Plausible, deterministic weather made up from the location: no network, no key.
 
-It answers from the same synthetic world as the stub upstream (`weather_api.stub`), so a city
-reads the same through `--provider sample` as through either real provider pointed at the stub.
+It reads the synthetic world (`weather_api.synthetic`) that the stub upstream also answers
+from, so a city reads the same through `--provider sample` as through either real provider
+pointed at the stub. It shares no code with the stub: the world is all they have in common.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 from weather_api.errors import LocationNotFound
-from weather_api.locations import WeatherQuery
-from weather_api.schemas import CurrentWeather
-from weather_api.stub.owm import current_weather
+from weather_api.locations import Units, WeatherQuery
+from weather_api.providers.wmo import owm_condition
+from weather_api.schemas import Clouds, Condition, Coord, CurrentWeather, MainReadings, Sys, Wind
+from weather_api.synthetic import (
+    SpeedUnit,
+    TemperatureUnit,
+    conditions_at,
+    convert_speed,
+    convert_temperature,
+    geocode,
+    local_day,
+    sun_times,
+)
+
+_UNITS: dict[Units, tuple[TemperatureUnit, SpeedUnit]] = {
+    Units.STANDARD: ("kelvin", "ms"),
+    Units.METRIC: ("celsius", "ms"),
+    Units.IMPERIAL: ("fahrenheit", "mph"),
+}
 
 
 class SampleProvider:
@@ -19,12 +37,45 @@ class SampleProvider:
 
     name = "sample"
 
+    def __init__(self, *, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+
     async def current(self, query: WeatherQuery) -> CurrentWeather:
         """The synthetic world's weather at `query.location`, in `query.units`."""
-        status, body = current_weather(
-            {"q": str(query.location), "units": query.units.value, "appid": "sample"},
-            now=int(time.time()),
-        )
-        if status == 404:
+        place = geocode(query.location.city, query.location.country)
+        if place is None:
             raise LocationNotFound(f"There is no city {query.location}, not even in the samples.")
-        return CurrentWeather.model_validate(body)
+        now = int(self._clock())
+        weather = conditions_at(place.latitude, place.longitude)
+        site = weather.site
+        sunrise, sunset = sun_times(
+            site.latitude, site.longitude, day=local_day(now, site.utc_offset_seconds)
+        )
+        temperature, speed = _UNITS[query.units]
+        return CurrentWeather(
+            coord=Coord(lon=site.longitude, lat=site.latitude),
+            weather=[
+                Condition.model_validate(
+                    owm_condition(weather.weather_code, is_day=sunrise <= now < sunset)
+                )
+            ],
+            main=MainReadings(
+                temp=convert_temperature(weather.temperature_c, temperature),
+                feels_like=convert_temperature(weather.apparent_temperature_c, temperature),
+                temp_min=convert_temperature(weather.temperature_min_c, temperature),
+                temp_max=convert_temperature(weather.temperature_max_c, temperature),
+                pressure=weather.pressure_msl,
+                humidity=weather.relative_humidity,
+            ),
+            wind=Wind(
+                speed=convert_speed(weather.wind_speed_ms, speed),
+                deg=weather.wind_direction,
+                gust=convert_speed(weather.wind_gusts_ms, speed),
+            ),
+            clouds=Clouds(all=weather.cloud_cover),
+            dt=now,
+            sys=Sys(country=place.country_code, sunrise=sunrise, sunset=sunset),
+            timezone=site.utc_offset_seconds,
+            id=place.id,
+            name=place.name,
+        )

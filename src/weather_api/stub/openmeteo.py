@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from weather_api.stub.data import (
+from weather_api.synthetic import (
     Conditions,
     SpeedUnit,
     TemperatureUnit,

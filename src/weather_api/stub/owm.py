@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from weather_api.providers.wmo import WMO_TO_OWM
-from weather_api.stub.data import (
+from weather_api.synthetic import (
     SpeedUnit,
     TemperatureUnit,
     conditions_at,
@@ -25,6 +24,30 @@ INVALID_KEY = {
 CITY_NOT_FOUND = {"cod": "404", "message": "city not found"}
 NOTHING_TO_GEOCODE = {"cod": "400", "message": "Nothing to geocode"}
 _BAD_COORDINATES = {"cod": "400", "message": "wrong latitude or longitude"}
+
+# What OpenWeatherMap reports for each weather the world can show (keyed by its WMO code):
+# condition id, group, description and icon without the day/night letter, from
+# https://openweathermap.org/weather-conditions. Written here, not imported from the
+# providers, so that the Open-Meteo provider's own reading of WMO codes is checked against it.
+CONDITIONS: dict[int, tuple[int, str, str, str]] = {
+    0: (800, "Clear", "clear sky", "01"),
+    1: (801, "Clouds", "few clouds", "02"),
+    2: (802, "Clouds", "scattered clouds", "03"),
+    3: (804, "Clouds", "overcast clouds", "04"),
+    45: (741, "Fog", "fog", "50"),
+    51: (300, "Drizzle", "light intensity drizzle", "09"),
+    53: (301, "Drizzle", "drizzle", "09"),
+    61: (500, "Rain", "light rain", "10"),
+    63: (501, "Rain", "moderate rain", "10"),
+    65: (502, "Rain", "heavy intensity rain", "10"),
+    71: (600, "Snow", "light snow", "13"),
+    73: (601, "Snow", "snow", "13"),
+    75: (602, "Snow", "heavy snow", "13"),
+    80: (520, "Rain", "light intensity shower rain", "09"),
+    81: (521, "Rain", "shower rain", "09"),
+    85: (620, "Snow", "light shower snow", "13"),
+    95: (211, "Thunderstorm", "thunderstorm", "11"),
+}
 
 # OpenWeatherMap falls back to "standard" for any `units` it does not know.
 _UNITS: dict[str, tuple[TemperatureUnit, SpeedUnit]] = {
@@ -76,16 +99,16 @@ def current_weather(params: Mapping[str, str], *, now: int) -> tuple[int, dict[s
     sunrise, sunset = sun_times(
         site.latitude, site.longitude, day=local_day(now, site.utc_offset_seconds)
     )
-    condition = WMO_TO_OWM[weather.weather_code]
+    condition_id, group, description, icon = CONDITIONS[weather.weather_code]
     day_or_night = "d" if sunrise <= now < sunset else "n"
     return 200, {
         "coord": {"lon": site.longitude, "lat": site.latitude},
         "weather": [
             {
-                "id": condition.id,
-                "main": condition.main,
-                "description": condition.description,
-                "icon": condition.icon + day_or_night,
+                "id": condition_id,
+                "main": group,
+                "description": description,
+                "icon": icon + day_or_night,
             }
         ],
         "base": "stations",

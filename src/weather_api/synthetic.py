@@ -1,4 +1,11 @@
-"""The stub's deterministic world: where a city is, and what its weather is.
+"""A deterministic synthetic world: where a city is, and what its weather is.
+
+Both fakes read it and neither owns it: the stub upstream (`weather_api.stub`) writes the
+answers of its fake OpenWeatherMap and Open-Meteo from it, and `--provider sample` answers
+from it with no network. So it imports neither of them, nor anything else of the service.
+
+The weather is told in WMO weather interpretation codes (WMO 4677, the present-weather
+table), a public standard that belongs to no provider: each reader says it in its own terms.
 
 Everything here is a pure function of its arguments, built on SHA-512 so that it is stable
 across runs, machines and Python versions (`hash()` is salted per process):
@@ -74,6 +81,26 @@ _SPREAD_DEGREES = 2.0
 _REGIONS = ("Northern", "Southern", "Eastern", "Western", "Central")
 
 
+# The WMO codes the world can show, as the WMO names them.
+WEATHER_CODES: dict[int, str] = {
+    0: "clear sky",
+    1: "mainly clear",
+    2: "partly cloudy",
+    3: "overcast",
+    45: "fog",
+    51: "light drizzle",
+    53: "moderate drizzle",
+    61: "slight rain",
+    63: "moderate rain",
+    65: "heavy rain",
+    71: "slight snowfall",
+    73: "moderate snowfall",
+    75: "heavy snowfall",
+    80: "slight rain showers",
+    81: "moderate rain showers",
+    85: "slight snow showers",
+    95: "thunderstorm",
+}
 # The codes the world draws from when a place has precipitation, above and below freezing.
 _WET_CODES = (45, 51, 53, 61, 63, 65, 80, 81, 95)
 _FROZEN_CODES = (45, 71, 73, 75, 85)
@@ -126,6 +153,7 @@ class Conditions:
     wind_direction: int
     cloud_cover: int
     weather_code: int
+    """A key of `WEATHER_CODES`."""
     visibility: int
     """Metres, capped at 10 km as OpenWeatherMap does."""
     station_id: int

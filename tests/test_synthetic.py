@@ -1,11 +1,10 @@
-"""The stub's deterministic world: places, weather and units."""
+"""The synthetic world both fakes read: places, weather and units."""
 
 from __future__ import annotations
 
 import pytest
 
-from weather_api.providers.wmo import WMO_TO_OWM
-from weather_api.stub import data
+from weather_api import synthetic as data
 
 
 def test_geocode_is_deterministic_and_on_the_grid() -> None:
@@ -84,7 +83,7 @@ def test_weather_is_plausible_everywhere() -> None:
             assert 0 <= weather.wind_speed_ms <= weather.wind_gusts_ms
             assert 0 <= weather.wind_direction < 360
             assert 0 <= weather.cloud_cover <= 100
-            assert weather.weather_code in WMO_TO_OWM
+            assert weather.weather_code in data.WEATHER_CODES
             assert -12 * 3600 <= weather.site.utc_offset_seconds <= 14 * 3600
 
 
@@ -101,6 +100,7 @@ def test_wet_and_dry_codes_match_the_cloud_cover() -> None:
                 assert weather.cloud_cover < 11
     assert {0, 1, 2, 3, 45, 61, 95} <= seen
     assert seen & {71, 73, 75, 85}, "some place cold enough for snow"
+    assert seen <= set(data.WEATHER_CODES)
 
 
 def test_timezone_follows_longitude() -> None:

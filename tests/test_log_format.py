@@ -1,4 +1,5 @@
-"""`--log-format auto` in a real process: aligned text on a terminal, JSON lines on a pipe."""
+"""`--log-format` in a real process: auto picks aligned text on a terminal and JSON lines on a
+pipe; `json` keeps JSON on a terminal (as the containers do)."""
 
 from __future__ import annotations
 
@@ -28,11 +29,14 @@ CONSOLE_LINE = re.compile(
 
 
 @contextmanager
-def service_logging_to(stderr: int) -> Iterator[int]:
+def service_logging_to(stderr: int, *options: str) -> Iterator[int]:
     """The service on a free port, its stdout and stderr on `stderr`, the key in its env."""
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "weather_api", "serve", "--port", str(port), "--provider", "sample"],
+        [
+            *(sys.executable, "-m", "weather_api", "serve", "--port", str(port)),
+            *("--provider", "sample", *options),
+        ],
         env={**os.environ, "WEATHER_API_OPENWEATHERMAP_API_KEY": API_KEY},
         stdin=subprocess.DEVNULL,
         stdout=stderr,
@@ -112,3 +116,17 @@ def test_auto_writes_json_lines_to_a_pipe() -> None:
     }  # fmt: skip
     assert fields["request_id"] == "***"
     assert API_KEY not in line
+
+
+def test_json_format_stays_json_on_a_terminal() -> None:
+    """`--log-format json` on a pty: JSON lines, not the console format auto would pick."""
+    terminal, child_side = pty.openpty()
+    try:
+        with service_logging_to(child_side, "--log-format", "json") as port:
+            os.close(child_side)
+            line = access_line(terminal, port)
+    finally:
+        os.close(terminal)
+    fields = json.loads(line)
+    assert fields["route"] == "/{city}/{country}/"
+    assert fields["request_id"] == "***"

@@ -197,7 +197,9 @@ def run(settings: Settings) -> None:
     """Serve until SIGTERM (drained) or SIGINT."""
     key = settings.api_key()
     configure_logging(
-        settings.log_level.value, secrets=[key.get_secret_value()] if key is not None else []
+        settings.log_level.value,
+        secrets=[key.get_secret_value()] if key is not None else [],
+        log_format=settings.log_format,
     )
     readiness = Readiness()
     config = uvicorn_config(settings, readiness=readiness)

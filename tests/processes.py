@@ -9,7 +9,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -19,27 +19,42 @@ import httpx
 
 @dataclass
 class Running:
-    """A started process and the file its stdout and stderr go to."""
+    """A started process and the file its stdout and stderr go to (None: the caller's stream)."""
 
     process: subprocess.Popen[bytes]
-    output_file: IO[bytes]
+    output_file: IO[bytes] | None
 
     def output(self) -> str:
         """Everything the process printed so far."""
+        if self.output_file is None:
+            return "(its output went to the test's own stream)"
         # Read through a new descriptor: seeking the shared one would move the child's offset.
         return Path(self.output_file.name).read_text(errors="replace")
 
 
 @contextmanager
 def weather_api_process(
-    *args: str, env: dict[str, str] | None = None, ready_path: str | None = "/readyz", port: int
+    *args: str,
+    env: dict[str, str] | None = None,
+    ready_path: str | None = "/readyz",
+    port: int,
+    stream: int | None = None,
 ) -> Iterator[Running]:
-    """`python -m weather_api ARGS` until the block ends; waits for `ready_path` on `port`."""
-    with tempfile.NamedTemporaryFile(prefix="weather-api-", suffix=".log") as output_file:
+    """`python -m weather_api ARGS` until the block ends; waits for `ready_path` on `port`.
+
+    stdout and stderr go to a temporary file (`Running.output()`), or to `stream` when given:
+    a descriptor such as a pty's or a pipe's, or `subprocess.PIPE` (then `process.stdout`).
+    """
+    with (
+        tempfile.NamedTemporaryFile(prefix="weather-api-", suffix=".log")
+        if stream is None
+        else nullcontext()
+    ) as output_file:
         process = subprocess.Popen(
             [sys.executable, "-m", "weather_api", *args],
             env={**os.environ, **(env or {})},
-            stdout=output_file,
+            stdin=subprocess.DEVNULL,
+            stdout=output_file if output_file is not None else stream,
             stderr=subprocess.STDOUT,
         )
         running = Running(process, output_file)

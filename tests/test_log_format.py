@@ -8,9 +8,6 @@ import os
 import pty
 import re
 import select
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,6 +16,7 @@ import httpx
 import pytest
 
 from tests.conftest import API_KEY, free_port
+from tests.processes import weather_api_process
 
 pytestmark = pytest.mark.slow
 
@@ -29,38 +27,16 @@ CONSOLE_LINE = re.compile(
 
 
 @contextmanager
-def service_logging_to(stderr: int, *options: str) -> Iterator[int]:
-    """The service on a free port, its stdout and stderr on `stderr`, the key in its env."""
+def service_logging_to(stream: int, *options: str) -> Iterator[int]:
+    """The service on a free port, its stdout and stderr on `stream`, the key in its env."""
     port = free_port()
-    process = subprocess.Popen(
-        [
-            *(sys.executable, "-m", "weather_api", "serve", "--port", str(port)),
-            *("--provider", "sample", *options),
-        ],
-        env={**os.environ, "WEATHER_API_OPENWEATHERMAP_API_KEY": API_KEY},
-        stdin=subprocess.DEVNULL,
-        stdout=stderr,
-        stderr=stderr,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert process.poll() is None, f"the service exited {process.returncode}"
-            assert time.monotonic() < deadline, "the service did not become ready in 30 s"
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.05)
+    with weather_api_process(
+        *("serve", "--port", str(port), "--provider", "sample", *options),
+        env={"WEATHER_API_OPENWEATHERMAP_API_KEY": API_KEY},
+        port=port,
+        stream=stream,
+    ):
         yield port
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:  # pragma: no cover - only if shutdown hangs
-            process.kill()
-            process.wait()
 
 
 def access_line(fd: int, port: int) -> str:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -89,3 +91,19 @@ def request(target: str = "/healthz", *, headers: Iterable[tuple[str, str]] = ()
     lines = [f"GET {target} HTTP/1.1", "Host: 127.0.0.1"]
     lines += [f"{name}: {value}" for name, value in headers]
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+
+
+async def pipelined_gets(
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    paths: Iterable[str],
+    statuses: Counter[int],
+) -> None:
+    """GET `paths` on one keep-alive connection, all sent at once; count each answer's status."""
+    batch = list(paths)
+    writer.write(b"".join(b"GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % p.encode() for p in batch))
+    for _ in batch:
+        head = await reader.readuntil(b"\r\n\r\n")
+        statuses[int(head.split(b" ", 2)[1])] += 1
+        length = re.search(rb"content-length: (\d+)", head, re.IGNORECASE)
+        await reader.readexactly(int(length.group(1)) if length else 0)

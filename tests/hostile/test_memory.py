@@ -30,6 +30,7 @@ from starlette.types import ASGIApp, Message
 
 from tests.bodies import OWM_NOT_FOUND, owm_london
 from tests.conftest import OWM_URL, free_port, make_settings
+from tests.hostile.rawhttp import pipelined_gets
 from tests.processes import Running, weather_api_process
 from weather_api.app import create_app
 
@@ -62,15 +63,7 @@ async def flood(
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         try:
             for start in range(0, len(share), depth):
-                batch = share[start : start + depth]
-                writer.write(
-                    b"".join(b"GET %s HTTP/1.1\r\nHost: x\r\n\r\n" % p.encode() for p in batch)
-                )
-                for _ in batch:
-                    head = await reader.readuntil(b"\r\n\r\n")
-                    statuses[int(head.split(b" ", 2)[1])] += 1
-                    length = re.search(rb"content-length: (\d+)", head, re.IGNORECASE)
-                    await reader.readexactly(int(length.group(1)) if length else 0)
+                await pipelined_gets(reader, writer, share[start : start + depth], statuses)
         finally:
             writer.close()
 

@@ -110,7 +110,8 @@ class Settings(BaseSettings):
     max_connections: int = Field(default=100, ge=1)
     """Upstream connection pool size."""
     max_keepalive_connections: int = Field(default=64, ge=0)
-    """Idle upstream connections kept open for reuse."""
+    """0: close each upstream connection after its answer. Any other value keeps idle ones open
+    for reuse, up to --max-connections (aiohttp's pool has no separate cap on idle ones)."""
 
     # --- batch endpoint
     batch_max_locations: int = Field(default=20, ge=1, le=200)

@@ -73,6 +73,26 @@ def test_a_stuck_stream_drops_and_counts_lines_with_one_warning_each_way() -> No
     assert len(lines) == 103
 
 
+def test_close_that_arrives_with_the_first_dropped_notice_still_stops_the_writer() -> None:
+    """Drops begun and close queued in one batch: close returns once written, not at its timeout."""
+    stream = SlowStream()
+    writer = logs.LineWriter(stream, max_lines=100)
+    writer.put("line 0")
+    assert stream.entered.wait(5)
+    for number in range(1, 501):
+        writer.put(f"line {number}")
+    closer = threading.Thread(target=writer.close, kwargs={"timeout": 30})
+    closer.start()  # waits for room in the full queue, so it lands in the writer's next batch
+    time.sleep(0.1)
+    stream.release.set()
+    started = time.monotonic()
+    closer.join(60)
+    assert time.monotonic() - started < 15, "close waited for its timeout: the writer ran on"
+    lines = stream.getvalue().splitlines()
+    assert lines[1].startswith("log lines dropped")
+    assert lines[-1] == "line 100" or lines[-1].startswith("log lines no longer dropped")
+
+
 def test_close_gives_up_on_a_stream_that_stays_stuck() -> None:
     """A full queue in front of a stream that never drains does not keep the process alive."""
     stream = SlowStream()

@@ -75,3 +75,10 @@ async def test_an_unknown_two_letter_problem_is_a_404_not_a_city() -> None:
     assert page.headers["content-type"].startswith("application/problem+json")
     assert city.status_code == 200  # with the slash only the city route matches
     assert city.json()["name"] == "Problems"
+
+
+async def test_the_docs_assets_are_not_read_as_a_city() -> None:
+    """`/static-offline-docs/de` is the docs' static mount (404), not weather for a city."""
+    async with running_app(make_settings(provider="sample")) as client:
+        asset = await client.get("/static-offline-docs/de")
+    assert asset.status_code == 404

@@ -102,7 +102,7 @@ class Settings(BaseSettings):
     connect_timeout: Seconds = 2.0
     """Seconds to wait for an upstream connection."""
     upstream_timeout: Seconds = 5.0
-    """Read/write/pool timeout of one upstream request."""
+    """Read timeout of one upstream request, and the longest wait for a free connection."""
     request_deadline: Seconds = 8.0
     """The most a client waits for an upstream answer, retries included."""
     retry_attempts: int = Field(default=2, ge=1, le=5)

@@ -198,6 +198,7 @@ class LineWriter:
                 except queue.Empty:
                     break
             lines = [line for line in batch if line is not _CLOSED]
+            closing = len(lines) < len(batch)  # before a notice joins the lines
             dropped = self._dropped
             if dropped > reported and dropping_from is None:
                 dropping_from = reported
@@ -220,7 +221,7 @@ class LineWriter:
                     ]
                 )
                 dropping_from = None
-            if len(lines) < len(batch):
+            if closing:
                 return
 
     def _write(self, lines: list[str]) -> None:

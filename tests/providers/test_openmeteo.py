@@ -176,3 +176,17 @@ async def test_missing_or_null_readings_are_left_out(openmeteo: respx.Router) ->
     assert answer["wind"] == {"speed": 4.6, "deg": 250}
     assert "clouds" not in answer
     assert answer["sys"] == {"country": "GB"}
+
+
+async def test_an_infinite_reading_is_a_bad_response_not_a_crash(openmeteo: respx.Router) -> None:
+    """`"pressure_msl": Infinity` (JSON that Python reads) is a 502, not a 500."""
+    mock_openmeteo(openmeteo)
+    body = openmeteo_forecast()
+    body["current"]["pressure_msl"] = 1000.0
+    text = httpx.Response(200, json=body).text.replace("1000.0", "Infinity")
+    openmeteo.get(f"{FORECAST_URL}/v1/forecast").respond(
+        content=text.encode(), headers={"content-type": "application/json"}
+    )
+    response = await get(openmeteo, "/london/gb/")
+    assert response.status_code == 502
+    assert response.json()["type"].endswith("upstream-bad-response")

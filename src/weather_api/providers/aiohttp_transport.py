@@ -68,8 +68,8 @@ def env_proxy(scheme: str, host: str) -> str | None:
 def client_session(settings: Settings) -> aiohttp.ClientSession:
     """An aiohttp session with the settings' timeouts and pool limits.
 
-    Proxies come from the environment through `env_proxy`, per request. The SSL context is made
-    here, so SSL_CERT_FILE and SSL_CERT_DIR are read when the app starts.
+    Proxies come from the environment through `env_proxy`, once per upstream host. The SSL
+    context is made here, so SSL_CERT_FILE and SSL_CERT_DIR are read when the app starts.
     """
     connector = aiohttp.TCPConnector(
         limit=settings.max_connections,
@@ -211,7 +211,7 @@ ERRORS: tuple[tuple[type[aiohttp.ClientError], type[httpx.RequestError]], ...] =
 
 def _raise_as_httpx(exc: aiohttp.ClientError, request: httpx.Request) -> NoReturn:
     """Raise the httpx exception that `ERRORS` pairs with an aiohttp one."""
-    error: type[httpx.RequestError] = httpx.TransportError
+    error: type[httpx.RequestError]
     if isinstance(exc, aiohttp.ClientPayloadError) and isinstance(
         exc.__cause__, ContentEncodingError
     ):

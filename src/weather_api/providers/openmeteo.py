@@ -70,7 +70,8 @@ class OpenMeteoProvider:
                 raise TypeError("forecast is not an object")
             _check_units(forecast, query.units)
             return _to_owm(place, forecast, query)
-        except (KeyError, IndexError, TypeError, ValueError, ValidationError):
+        # ArithmeticError: json.loads reads `Infinity`, which round() cannot make an int of.
+        except (KeyError, IndexError, TypeError, ValueError, ArithmeticError, ValidationError):
             raise UpstreamBadResponse(
                 "The openmeteo upstream sent a forecast we cannot read.", provider=self.name
             ) from None

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from weather_api.errors import PROBLEM_TYPE_BASE
 from weather_api.locations import WeatherQuery, parse_city_request
 from weather_api.routes.common import weather_or_problem
+from weather_api.routes.docs import ASSETS_URL
 
 if TYPE_CHECKING:
     from starlette.types import ASGIApp, Receive, Scope, Send
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
 
 ROUTE_TEMPLATE = "/{city}/{country}/"
 
-OTHER_ROUTES = (PROBLEM_TYPE_BASE,)
+OTHER_ROUTES = (PROBLEM_TYPE_BASE, ASSETS_URL + "/")
 """Prefixes of routes that FastAPI matches before the city route and whose paths can read as a
 city request (`/problems/CN` is a problem page, not the weather in a city called Problems)."""
 

@@ -68,10 +68,6 @@ class WeatherApp(FastAPI):
         schema = self.openapi_schema
         if schema is None:
             schema = super().openapi()
-            for operations in schema["paths"].values():
-                for operation in operations.values():
-                    # A tag given by both a router and `include_router` appears twice.
-                    operation["tags"] = list(dict.fromkeys(operation.get("tags", [])))
             schema["paths"] = dict(sorted(schema["paths"].items(), key=_reading_order))
             # The greeting's text has no model to carry an example.
             greeting = schema["paths"].get("/", {}).get("get", {}).get("responses", {})
@@ -160,10 +156,9 @@ def create_app(
     app.include_router(metrics.router, tags=["operations"])
     app.include_router(docs.router)
     app.include_router(problems.router, tags=["problems"])
-    app.include_router(
-        batch.build_router(max_locations=settings.batch_max_locations), tags=["weather"]
-    )
-    app.include_router(weather.router, tags=["weather"])  # last: its paths catch almost all
+    # The weather routers carry their tag themselves.
+    app.include_router(batch.build_router(max_locations=settings.batch_max_locations))
+    app.include_router(weather.router)  # last: its paths catch almost all
     return app
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import SecretStr, ValidationError
 
-from weather_api.config import Settings
+from weather_api.config import ConfigurationError, Settings
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -105,6 +105,9 @@ def _serve(args: argparse.Namespace) -> int:
             f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}" for e in exc.errors()
         )
         print(f"weather-api: cannot start: {problems}", file=sys.stderr)
+        return 2
+    except ConfigurationError as exc:
+        print(f"weather-api: cannot start: {exc}", file=sys.stderr)
         return 2
     from weather_api.server import run
 

@@ -14,6 +14,11 @@ Seconds = Annotated[float, Field(ge=0)]
 Origin = Annotated[str, Field(pattern=r"^(\*|https?://[^/\s?#]+)$")]
 
 
+class ConfigurationError(Exception):
+    """The settings or the environment cannot work: the message says what and where, in one
+    line, and `weather-api serve` prints it as `weather-api: cannot start: <message>`, exit 2."""
+
+
 class ProviderName(StrEnum):
     """The upstreams the service can take its weather from."""
 

@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help venv run stub test lint format system-deps bench clean manifests manifests-venv image-smoke
+.PHONY: help venv run stub test lint format system-deps bench docs clean manifests manifests-venv image-smoke
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^[^:]*:([a-z-]+):.*## /\1\t/; s/:.*## /\t/' | column -t -s $$'\t'
@@ -47,6 +47,9 @@ bench: $(STAMP)  ## hot-path benchmark against the machine's limits (wrk; ~3 min
 	# Both always run; the target fails if either missed a target.
 	$(BIN)/python bench/run.py $(ARGS); status=$$?; \
 		$(BIN)/python bench/shared_cache.py && exit $$status
+
+docs: $(STAMP)  ## write the settings reference into docs/configuration.md (from weather_api.config)
+	$(BIN)/python tools/config_reference.py docs/configuration.md
 
 clean:  ## remove the virtualenv and caches
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis .coverage .coverage.* htmlcov

@@ -43,6 +43,8 @@ from functools import cache
 from pathlib import Path
 
 import pytest
+from pydantic import Field
+from tools import config_reference
 
 from weather_api import cli
 from weather_api.config import Settings
@@ -531,3 +533,62 @@ def test_anchors_are_the_ones_github_makes() -> None:
         "notes",
         "notes-1",
     }
+
+
+# --- the settings reference in docs/configuration.md, generated from the settings
+
+
+def test_the_settings_reference_is_fresh() -> None:
+    """docs/configuration.md's table is what `make docs` writes from today's Settings."""
+    page = (ROOT / "docs" / "configuration.md").read_text(encoding="utf-8")
+    assert config_reference.generated_part(page) == config_reference.reference(), (
+        "docs/configuration.md's settings reference is stale: run `make docs`"
+    )
+
+
+def test_the_settings_reference_has_a_true_row_for_every_setting() -> None:
+    """One row per field; each flag is one `serve --help` lists, each default the field's."""
+    rows = [
+        line
+        for line in config_reference.reference().splitlines()
+        if line.startswith("| ") and "WEATHER_API_" in line
+    ]
+    assert len(rows) == len(Settings.model_fields)
+    known = facts()
+    for row, (name, field) in zip(rows, Settings.model_fields.items(), strict=True):
+        option, variable, default, *_ = (cell.strip() for cell in row.strip("|").split(" | "))
+        assert variable == f"`WEATHER_API_{name.upper()}`"
+        flags = set(FLAG_RE.findall(option))
+        assert flags <= known.serve_flags, row
+        assert bool(flags) == (f"--{name.replace('_', '-')}" in known.serve_flags), row
+        if field.default is not None and not isinstance(field.default, tuple):
+            shown = default.strip("`")
+            value = getattr(field.default, "value", field.default)
+            assert type(value)(shown.lower() == "true" if isinstance(value, bool) else shown) == (
+                value
+            ), row
+    assert "`8000` | integer >= 1, <= 65535 |" in config_reference.reference()
+
+
+def test_a_new_setting_gets_a_row_without_a_hand_list() -> None:
+    """A field added to Settings appears with its flag, variable, default, bounds, docstring."""
+
+    class More(Settings):
+        forecast_cache_ttl: float = Field(default=1800.0, ge=0)
+        """How long a forecast stays fresh."""
+
+    table = config_reference.reference(More)
+    assert (
+        "| `--forecast-cache-ttl` | `WEATHER_API_FORECAST_CACHE_TTL` | `1800` | seconds >= 0 "
+        "| How long a forecast stays fresh. |"
+    ) in table
+
+
+def test_a_stale_reference_is_rewritten_between_the_markers_only() -> None:
+    """`make docs` replaces an old table and keeps the prose around it."""
+    page = f"before\n{config_reference.BEGIN}\n| old | row |\n{config_reference.END}\nafter\n"
+    new = config_reference.rewrite(page)
+    assert new.startswith("before\n")
+    assert new.endswith("\nafter\n")
+    assert "| old | row |" not in new
+    assert config_reference.generated_part(new) == config_reference.reference()

@@ -96,11 +96,11 @@ deploy-loadtest:  ## deploy the load-test overlay to the current kubectl context
 	PYTHON=$(PYTHON) scripts/deploy-loadtest
 
 # tests/hostile at full strength (docs/operations.md, "Failure modes"): the fault matrix at the production
-# 8 s deadline in real server processes, 50,000 locations through the cache, ten times the
+# 8 s deadline in real server processes, 50,000 locations through the cache, four times the
 # fuzzing. `make test` runs the same files in their quick form.
 .PHONY: soak
 
-soak: $(STAMP)  ## hostile-world long runs: fault matrix at production deadlines, 50k-location flood, 10x fuzzing (~6 min)
+soak: $(STAMP)  ## hostile-world long runs: fault matrix at production deadlines, 50k-location flood, 4x fuzzing (~6 min)
 	HOSTILE_SOAK=1 $(BIN)/pytest tests/hostile -s $(ARGS)
 
 # The in-cluster load test's verdict (scripts/loadtest-result): waits for job/locust-master to be

@@ -431,13 +431,13 @@ def test_docs_pages_exist() -> None:
 
 
 def test_readme_is_a_front_page() -> None:
-    """README.md stays short (~150 lines) and starts with `make run` and `make test`."""
+    """README.md stays a front page (~240 lines) and starts with the one line of system
+    packages, then `make run` and `make test`."""
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    assert len(readme.splitlines()) <= 150
-    first_block = next(code.text for code in code_of(readme) if code.block)
+    assert len(readme.splitlines()) <= 240
     blocks = [code.text.split("#")[0].strip() for code in code_of(readme) if code.block]
-    assert first_block.startswith("make run")
-    assert blocks[:2] == ["make run", "make test"]
+    assert blocks[0].startswith("sudo apt-get install -y ")
+    assert blocks[1:3] == ["make run", "make test"]
 
 
 def test_the_rules_see_our_flags_in_their_places() -> None:
@@ -592,3 +592,151 @@ def test_a_stale_reference_is_rewritten_between_the_markers_only() -> None:
     assert new.endswith("\nafter\n")
     assert "| old | row |" not in new
     assert config_reference.generated_part(new) == config_reference.reference()
+
+
+# --- numbers the docs and the make help quote, against what they quote
+
+
+def make_help() -> dict[str, str]:
+    """Each target's `## help` text in the Makefile."""
+    makefile = (ROOT / "Makefile").read_text(encoding="utf-8")
+    return dict(re.findall(r"^([a-z-]+):[^#\n]*## (.*)$", makefile, flags=re.MULTILINE))
+
+
+def _read(path: str) -> str:
+    return (ROOT / path).read_text(encoding="utf-8")
+
+
+def _soak_factors() -> set[int]:
+    """How many times more fuzzing `make soak` draws: `A if SOAK else B` and `(N if SOAK ...`."""
+    fuzz = _read("tests/hostile/test_fuzz.py")
+    pairs = re.findall(r"(\d+) if SOAK else (\d+)", fuzz)
+    assert pairs
+    return {int(a) // int(b) for a, b in pairs}
+
+
+def _stub_address() -> str:
+    from weather_api.stub import StubConfig
+
+    return f"{StubConfig.host}:{StubConfig.port}"
+
+
+def help_numbers_checked() -> dict[str, dict[str, object]]:
+    """For each target, the numbers its help text quotes and the value each stands for, read
+    from what the target runs (a test file, a default, the Makefile's own variables)."""
+    settings = Settings()
+    memory = _read("tests/hostile/test_memory.py")
+    # The flood of the test that only `make soak` runs (skipped unless SOAK).
+    flood = re.search(r"run_flood\((\d[\d_]*)", memory[memory.index("skipif(not SOAK") :])
+    assert flood
+    processes = re.search(r'"--processes", type=int, default=(\d+)', _read("bench/shared_cache.py"))
+    assert processes
+    loadtest_processes = re.search(r"^PROCESSES \?= (\d+)$", _read("Makefile"), re.MULTILINE)
+    assert loadtest_processes
+    return {
+        "run": {"127.0.0.1:8000": f"{settings.host}:{settings.port}"},
+        "stub": {"127.0.0.1:9000": _stub_address()},
+        "soak": {
+            "50k": f"{int(flood.group(1)) // 1000}k",
+            "4x": "/".join(f"{f}x" for f in sorted(_soak_factors())),
+        },
+        "bench": {"4 processes": f"{processes.group(1)} processes"},
+        "loadtest": {"PROCESSES=2": f"PROCESSES={loadtest_processes.group(1)}"},
+    }
+
+
+# Numbers in help texts that are examples of a value, not claims about what a target runs.
+HELP_EXAMPLES = {"ARGS='--latency-ms 50'", "STUB_ERROR_RATE=0.5", "exit 0/1"}
+HELP_NUMBER = re.compile(r"[\w.=]*\d[\w.:=]*(?: processes)?")
+DURATION = re.compile(r"~\d+ min")
+
+
+def test_every_number_in_make_help_is_what_the_target_runs() -> None:
+    """Each number a target's help quotes (4x fuzzing, 50k, ports, process counts) is the
+    value in what the target runs; durations are left to the test below; an unchecked number
+    fails, so a new one gets a check."""
+    checked = help_numbers_checked()
+    unchecked = []
+    for target, text in make_help().items():
+        for example in HELP_EXAMPLES:
+            text = text.replace(example, "")
+        text = DURATION.sub("", text)
+        for number in HELP_NUMBER.findall(text):
+            if number in checked.get(target, {}):
+                expected = checked[target][number]
+                assert expected == number, f"make {target}: {number!r} is {expected!r}"
+            elif not re.fullmatch(r"[a-z]+\d*", number):  # a name with a digit (v3, ...)
+                unchecked.append(f"make {target}: {number!r}")
+    assert not unchecked, "numbers in make help that no check covers:\n" + "\n".join(unchecked)
+
+
+def test_durations_the_docs_quote_are_the_make_help_ones() -> None:
+    """`make bench` (~3 min, then ~2 min) and `make soak` (~6 min) are quoted alike in the docs."""
+    helps = make_help()
+    bench = [int(m) for m in re.findall(r"~(\d+) min", helps["bench"])]
+    soak = [int(m) for m in re.findall(r"~(\d+) min", helps["soak"])]
+    assert len(bench) == 2
+    assert len(soak) == 1
+    assert f"(about {bench[0]} minutes, then about {bench[1]} for the shared cache;" in _read(
+        "docs/benchmarks.md"
+    )
+    assert f"(`bench/shared_cache.py`, ~{bench[1]} min," in _read("docs/architecture.md")
+    assert f"`make soak` (~{soak[0]} min:" in _read("docs/operations.md")
+
+
+def test_the_soak_factor_the_docs_quote_is_the_one_the_fuzzing_uses() -> None:
+    """operations.md's "four times the fuzzing" and its 1,000 / 4,000 requests match the test."""
+    (factor,) = _soak_factors()
+    words_ = {2: "twice", 3: "three times", 4: "four times", 10: "ten times"}
+    operations = _read("docs/operations.md")
+    assert f"{words_[factor]} the fuzzing" in operations
+    minimum = re.search(r"^MIN_CASES = (\d+)$", _read("tests/hostile/test_fuzz.py"), re.MULTILINE)
+    assert minimum
+    cases = int(minimum.group(1))
+    assert f"sends {cases:,} generated requests ({cases * factor:,} in `make soak`)" in operations
+    assert f"{words_[factor]} the\n# fuzzing" in _read("Makefile")
+
+
+def _args(path: str) -> dict[str, str]:
+    """`- --name=value` arguments of a manifest's container."""
+    return dict(re.findall(r"^\s*- --([a-z-]+)=(\S+)$", _read(path), flags=re.MULTILINE))
+
+
+def test_the_in_cluster_load_test_is_described_as_its_jobs_run_it() -> None:
+    """kubernetes.md quotes the Locust Jobs' users, run time, think time and --min-rps, and
+    the ci profile's own think time and floor it differs from."""
+    master = _args("kustomize/components/locust/job-master.yaml")
+    worker = _args("kustomize/components/locust/job-worker.yaml")
+    ci = dict(re.findall(r"^([a-z-]+) = (\S+)$", _read("loadtest/profiles/ci.conf"), re.M))
+    ci_floor = re.search(r'"ci": Thresholds\([^)]*min_rps=(\d+)', _read("loadtest/verdict.py"))
+    assert ci_floor
+    page = " ".join(_read("docs/kubernetes.md").split())
+    minutes = master["run-time"].removesuffix("m")
+    assert master["thresholds"] == "ci"
+    assert (
+        f"putting {master['users']} users, each thinking {worker['wait-min']}-{worker['wait-max']}"
+        f" s between requests (`make loadtest`'s `ci` profile: {ci['wait-min']}-{ci['wait-max']}"
+        f" s)" in page
+    )
+    assert f"through Traefik for {minutes} minutes" in page
+    assert (
+        f"a floor of {master['min-rps']} requests per second (`--min-rps={master['min-rps']}`) "
+        f"instead of their {ci_floor.group(1)}" in page
+    )
+    assert f"{master['users']} users, {minutes} min" in page
+
+
+def test_no_project_file_cites_a_document_the_project_lacks() -> None:
+    """No file points readers at the house style guide or an issue tracker they cannot see."""
+    outside = re.compile(r"STYLE\.md|\bissue \d+")
+    found = []
+    for name in _repo_files(ROOT):
+        path = ROOT / name
+        if name == "tests/test_docs.py" or path.suffix in {".png", ".svg", ".json", ".lock"}:
+            continue
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (UnicodeDecodeError, OSError):
+            continue
+        found += [f"{name}: {m.group(0)}" for m in outside.finditer(text)]
+    assert not found, "\n".join(found)

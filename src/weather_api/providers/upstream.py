@@ -141,7 +141,9 @@ class UpstreamClient:
                         return await self._attempt(request, decode, not_found_status)
         except TimeoutError:
             raise UpstreamTimeout(
-                f"The {self._provider} upstream did not answer within {self._deadline:g} s.",
+                # A firewall that drops packets looks like this, not like a refusal.
+                f"The {self._provider} upstream did not answer within {self._deadline:g} s. "
+                + OFFLINE_HINT,
                 provider=self._provider,
             ) from None
         except _Transient as exc:
@@ -194,7 +196,7 @@ class UpstreamClient:
             await response.aread()
         except httpx.TimeoutException:
             raise _Transient(
-                UpstreamTimeout(f"The {name} upstream timed out.", provider=name)
+                UpstreamTimeout(f"The {name} upstream timed out. " + OFFLINE_HINT, provider=name)
             ) from None
         except httpx.TransportError:
             raise _Transient(_unreachable(name)) from None

@@ -7,17 +7,48 @@ EXTRAS := test,lint,loadtest,bench
 STAMP := $(VENV)/.installed
 ARGS ?=
 
+# Python: 3.11 or newer builds .venv. A .venv whose Python no longer runs or is older is rebuilt,
+# and so is one made by another Python than a PYTHON given on the command line or environment.
+# `python_of` is "X.Y ok" or "X.Y old" (empty: no such Python).
+python_of = $(shell $(1) -c 'import sys; print("%d.%d" % sys.version_info[:2], "ok" if sys.version_info >= (3, 11) else "old")' 2>/dev/null)
+PYTHON_FOUND := $(call python_of,$(PYTHON))
+VENV_FOUND := $(call python_of,$(BIN)/python)
+ifneq ($(wildcard $(VENV)),)
+ifneq ($(word 2,$(VENV_FOUND)),ok)
+REBUILD_VENV := it was made by a Python that $(if $(VENV_FOUND),is too old ($(word 1,$(VENV_FOUND))),no longer runs)
+else ifeq ($(filter file,$(origin PYTHON)),)
+ifneq ($(word 1,$(VENV_FOUND)),$(word 1,$(PYTHON_FOUND)))
+REBUILD_VENV := it was made by Python $(word 1,$(VENV_FOUND)), not by $(PYTHON)
+endif
+endif
+endif
+ifdef REBUILD_VENV
+$(STAMP): stale-venv
+endif
+PYTHON_CHECK = @$(if $(filter ok,$(word 2,$(PYTHON_FOUND))),true,echo "weather-api needs Python 3.11 or newer, and $(PYTHON) is $(or $(word 1,$(PYTHON_FOUND)),not there): run PYTHON=python3.12 make $(or $(MAKECMDGOALS),venv) (any python3.11+ will do)" >&2; exit 1)
+
+# The system packages the tests need, as the one line a non-root user runs (README, Quick start).
+SYSTEM_PACKAGES_LINE := sudo apt-get install -y chromium redis-server
+# The browser for the Swagger UI test: CHROME if set, else the first Chromium or Chrome on PATH
+# that is not Ubuntu's snap stub (scripts/find-chrome); Debian's chromium when there is none.
+BROWSER := $(shell CHROME='$(CHROME)' scripts/find-chrome)
+REDIS_SERVER ?= /usr/bin/redis-server
+
 .DEFAULT_GOAL := help
-.PHONY: help venv run stub test lint format system-deps bench docs clean manifests manifests-venv image-smoke
+.PHONY: help venv run stub test lint format system-deps bench docs clean stale-venv manifests manifests-venv image-smoke
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^[^:]*:([a-z-]+):.*## /\1\t/; s/:.*## /\t/' | column -t -s $$'\t'
 
 $(STAMP): pyproject.toml requirements/constraints.txt
+	$(PYTHON_CHECK)
+	$(if $(REBUILD_VENV),@echo "rebuilding $(VENV): $(REBUILD_VENV)" >&2; rm -rf $(VENV))
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check \
 		--constraint requirements/constraints.txt --editable '.[$(EXTRAS)]'
 	touch $@
+
+stale-venv:
 
 venv: $(STAMP)  ## create the virtualenv from requirements/constraints.txt
 
@@ -27,11 +58,12 @@ run: $(STAMP)  ## serve on 127.0.0.1:8000 (ARGS='--provider sample' etc.)
 stub: $(STAMP)  ## run the stub upstream on 127.0.0.1:9000 (ARGS='--latency-ms 50' etc.)
 	$(BIN)/weather-api stub $(ARGS)
 
-system-deps:  ## Debian packages the tests need (headless Chromium for the /docs test, Redis)
-	scripts/ensure-debian-packages chromium:/usr/bin/chromium redis-server:/usr/bin/redis-server
+system-deps:  ## Debian packages the tests need (Chromium, unless a Chrome or Chromium is found, for the /docs test; Redis)
+	@scripts/ensure-debian-packages --line "$(SYSTEM_PACKAGES_LINE)" \
+		chromium:$(or $(BROWSER),/usr/bin/chromium) redis-server:$(REDIS_SERVER)
 
-test: $(STAMP) system-deps  ## run the test suite with branch coverage
-	$(BIN)/pytest --cov --cov-report=term $(ARGS)
+test: system-deps $(STAMP)  ## run the test suite with branch coverage
+	CHROME='$(BROWSER)' $(BIN)/pytest --cov --cov-report=term $(ARGS)
 
 lint: $(STAMP)  ## ruff and mypy --strict
 	$(BIN)/ruff check .
@@ -58,6 +90,7 @@ MANIFESTS_VENV := .venv-manifests
 MANIFESTS_STAMP := $(MANIFESTS_VENV)/.installed
 
 $(MANIFESTS_STAMP): requirements/manifests.txt tools/manifest_gate/install_kubectl.py
+	$(PYTHON_CHECK)
 	test -x $(MANIFESTS_VENV)/bin/python || $(PYTHON) -m venv $(MANIFESTS_VENV)
 	$(MANIFESTS_VENV)/bin/python -m pip install --quiet --disable-pip-version-check \
 		--requirement requirements/manifests.txt

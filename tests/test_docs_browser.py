@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
@@ -10,7 +12,8 @@ from tests.processes import weather_api_process
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-CHROMIUM = "/usr/bin/chromium"
+# `make test` passes the Chromium or Chrome it found (scripts/find-chrome) as CHROME.
+CHROMIUM = os.environ.get("CHROME") or "/usr/bin/chromium"
 # Chromium's own background traffic would only hit this machine's closed network.
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -25,6 +28,12 @@ CHROMIUM_ARGS = [
 
 def test_try_it_out_in_swagger_ui() -> None:
     """/docs renders from local assets; "Try it out" on /{city}/{country}/ shows a 200."""
+    if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
+        pytest.fail(
+            f"no browser at {CHROMIUM}: set CHROME=/path/to/chrome, put chromium or "
+            "google-chrome on PATH and run make test, or install Debian's: "
+            "sudo apt-get install -y chromium redis-server"
+        )
     port = free_port()
     external: list[str] = []
     with (

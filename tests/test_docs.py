@@ -50,7 +50,7 @@ from weather_api import cli
 from weather_api.config import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
-DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+DOCS = [ROOT / "README.md", ROOT / "CHANGELOG.md", *sorted((ROOT / "docs").glob("*.md"))]
 
 SOURCE_SUFFIXES = (".py", ".md", ".yaml", ".yml", ".conf", ".env", ".toml", ".lua", ".txt")
 
@@ -740,3 +740,22 @@ def test_no_project_file_cites_a_document_the_project_lacks() -> None:
             continue
         found += [f"{name}: {m.group(0)}" for m in outside.finditer(text)]
     assert not found, "\n".join(found)
+
+
+def test_the_license_is_the_one_pyproject_names() -> None:
+    """LICENSE holds the MIT text that `pyproject.toml`'s `license = "MIT"` promises."""
+    license_name = re.search(r'^license = "([^"]+)"$', _read("pyproject.toml"), re.MULTILINE)
+    assert license_name
+    assert license_name.group(1) == "MIT"
+    text = _read("LICENSE")
+    assert text.startswith("MIT License\n")
+    assert "Permission is hereby granted, free of charge" in text
+
+
+def test_the_changelog_keeps_an_unreleased_section_first() -> None:
+    """CHANGELOG.md follows Keep a Changelog: Unreleased first, sections by kind of change."""
+    text = _read("CHANGELOG.md")
+    versions = re.findall(r"^## \[([^\]]+)\]", text, re.MULTILINE)
+    assert versions[0] == "Unreleased"
+    kinds = set(re.findall(r"^### (\w+)$", text, re.MULTILINE))
+    assert kinds <= {"Added", "Changed", "Deprecated", "Removed", "Fixed", "Security"}

@@ -41,9 +41,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Literal
 
 import pytest
-from pydantic import Field
+from pydantic import Field, HttpUrl
 from tools import config_reference
 
 from weather_api import cli
@@ -576,12 +577,27 @@ def test_a_new_setting_gets_a_row_without_a_hand_list() -> None:
     class More(Settings):
         forecast_cache_ttl: float = Field(default=1800.0, ge=0)
         """How long a forecast stays fresh."""
+        otel: bool = False
+        """Export traces."""
+        otel_endpoint: HttpUrl | None = None
+        """Where to."""
+        otel_protocol: Literal["grpc", "http"] = "http"
+        """How."""
+        compat_appids: list[str] = Field(default_factory=list)
+        """Keys accepted."""
 
     table = config_reference.reference(More)
-    assert (
+    for row in (
         "| `--forecast-cache-ttl` | `WEATHER_API_FORECAST_CACHE_TTL` | `1800` | seconds >= 0 "
-        "| How long a forecast stays fresh. |"
-    ) in table
+        "| How long a forecast stays fresh. |",
+        "| `--otel`, `--no-otel` | `WEATHER_API_OTEL` | `false` | on/off | Export traces. |",
+        "| `--otel-endpoint` | `WEATHER_API_OTEL_ENDPOINT` | unset | http(s) URL | Where to. |",
+        "| `--otel-protocol` | `WEATHER_API_OTEL_PROTOCOL` | `http` | one of `grpc`, `http` "
+        "| How. |",
+        "| `--compat-appids` | `WEATHER_API_COMPAT_APPIDS` | empty | comma-separated list "
+        "| Keys accepted. |",
+    ):
+        assert row in table
 
 
 def test_a_stale_reference_is_rewritten_between_the_markers_only() -> None:

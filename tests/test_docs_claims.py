@@ -25,7 +25,7 @@ from tests.processes import weather_api_process
 from weather_api import observability
 from weather_api.app import create_app
 from weather_api.cache import TTLCache
-from weather_api.errors import UpstreamError, problem_types
+from weather_api.errors import InvalidQuery, UpstreamError, problem_types
 from weather_api.locations import WeatherQuery, parse_city_request
 from weather_api.routes.city_fast_path import CityWeatherFastPath
 from weather_api.shared_cache import SharedCacheStats
@@ -351,3 +351,14 @@ async def test_the_readme_example_problem_is_the_offline_answer() -> None:
         response = await client.get("/london/uk/")
     assert response.headers["content-type"] == "application/problem+json"
     assert response.json() == example
+
+
+def test_cities_are_letters_of_the_basic_multilingual_plane() -> None:
+    """README: letters of any script in the BMP pass; a letter beyond U+FFFF is refused."""
+    readme = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+    assert "letters and marks of any script in Unicode's Basic Multilingual Plane" in readme
+    for city in ("Zürich", "東京", "Αθήνα", "São Paulo"):
+        assert isinstance(parse_city_request(f"/{city}/gb/", b""), WeatherQuery), city
+    deseret = "\U00010400\U00010428"  # letters (Lu, Ll) of the Deseret script, beyond the BMP
+    assert deseret.isalpha()
+    assert isinstance(parse_city_request(f"/{deseret}/us/", b""), InvalidQuery)

@@ -46,14 +46,16 @@ def flag(name: str, field: FieldInfo) -> str:
 
 def default(field: FieldInfo) -> str:
     """The default as a person would type it."""
-    value = field.default
+    if field.is_required():
+        return "required"
+    value = field.get_default(call_default_factory=True)
     if value is None:
         return "unset"
     if isinstance(value, Enum):
         value = value.value
     if isinstance(value, bool):
         return f"`{str(value).lower()}`"
-    if isinstance(value, tuple):
+    if isinstance(value, tuple | list | set | frozenset):
         return "empty" if not value else "`" + ",".join(map(str, value)) + "`"
     if isinstance(value, float) and value.is_integer():
         value = int(value)
@@ -74,6 +76,8 @@ def bounds(field: FieldInfo) -> str:
         return f"{unit} {', '.join(limits)}".strip()
     if isinstance(kind, type) and issubclass(kind, Enum):
         return "one of " + ", ".join(f"`{member.value}`" for member in kind)
+    if typing.get_origin(kind) is typing.Literal:
+        return "one of " + ", ".join(f"`{choice}`" for choice in typing.get_args(kind))
     if kind is bool:
         return "on/off"
     if kind is HttpUrl:
@@ -82,7 +86,7 @@ def bounds(field: FieldInfo) -> str:
         return "`redis://` URL"
     if kind is Path:
         return "file path"
-    if typing.get_origin(kind) is tuple:
+    if typing.get_origin(kind) in (tuple, list, set, frozenset):
         return "comma-separated list"
     return unit or "text"
 

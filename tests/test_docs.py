@@ -775,3 +775,27 @@ def test_the_changelog_keeps_an_unreleased_section_first() -> None:
     assert versions[0] == "Unreleased"
     kinds = set(re.findall(r"^### (\w+)$", text, re.MULTILINE))
     assert kinds <= {"Added", "Changed", "Deprecated", "Removed", "Fixed", "Security"}
+
+
+DEFAULT_QUOTED = re.compile(r"`(--[a-z-]+)` \(([0-9][0-9,.]*)(?: s)?[;),]")
+
+
+def test_the_defaults_the_pages_quote_are_the_settings_defaults() -> None:
+    """`--cache-ttl` (600 s), `--retry-attempts` (2), ... in any page: the default in config.py."""
+    defaults = {
+        "--" + name.replace("_", "-"): field.default
+        for name, field in Settings.model_fields.items()
+    }
+    quoted = [
+        (doc.name, flag, number)
+        for doc in DOCS
+        for flag, number in DEFAULT_QUOTED.findall(doc.read_text(encoding="utf-8"))
+        if flag in defaults
+    ]
+    assert len(quoted) >= 10
+    wrong = [
+        f"{page}: {flag} ({number}) but the default is {defaults[flag]}"
+        for page, flag, number in quoted
+        if float(number.replace(",", "")) != defaults[flag]
+    ]
+    assert not wrong, "\n".join(wrong)

@@ -161,6 +161,7 @@ async def _refusal(port: int, status: int) -> tuple[int | None, dict[str, str]]:
         answer = await exchange(port, [b"GET / HTTP/1.1\r\nHost: x\r\n"], within=20)
     else:  # 503: idle connections fill --limit-concurrency (3), then one more request
         hogs = [await asyncio.open_connection("127.0.0.1", port) for _ in range(4)]
+        await asyncio.sleep(0.5)  # let the server take them in before the one too many
         try:
             answer = await exchange(port, [request("/")])
         finally:

@@ -87,11 +87,22 @@ def cache_events() -> set[str]:
     }
 
 
+def queryable(name: str, kind: str) -> set[str]:
+    """The names a query can use for a family: a counter's with `_total`, a histogram's own
+    and its series (`_bucket` for histogram_quantile, `_count`, `_sum`)."""
+    if kind == "counter":
+        return {name + "_total"}
+    if kind == "histogram":
+        return {name, name + "_bucket", name + "_count", name + "_sum"}
+    return {name}
+
+
 def registry_names(text: str) -> set[str]:
-    """Each family's name as a query uses it: counters with `_total`, others as they are."""
+    """Every name a query can use for the families in an exposition."""
     return {
-        family.name + "_total" if family.type == "counter" else family.name
+        query
         for family in text_string_to_metric_families(text)
+        for query in queryable(family.name, family.type)
     }
 
 
@@ -106,8 +117,7 @@ async def test_every_metric_name_in_the_docs_is_one_prometheus_exports() -> None
         SimpleNamespace(stats=SharedCacheStats(), degraded=False)  # type: ignore[arg-type]
     )
     known = registry_names(text) | {
-        family.name + "_total" if family.type == "counter" else family.name
-        for family in shared.collect()
+        query for family in shared.collect() for query in queryable(family.name, family.type)
     }
     wrong = [
         f"{doc.relative_to(ROOT)}:{number}: {name}"
@@ -129,6 +139,7 @@ def test_a_counter_without_total_is_caught() -> None:
     assert "weather_api_cache_events" not in registry_names(
         "# TYPE weather_api_cache_events counter\nweather_api_cache_events_total 1\n"
     )
+    assert queryable("weather_api_x_seconds", "histogram") >= {"weather_api_x_seconds_bucket"}
 
 
 def test_label_values_are_read_from_the_table_cells() -> None:

@@ -14,8 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from manifest_gate import runtime
-from manifest_gate.model import Finding, Obj, containers, pod_spec
+from manifest_gate.model import Finding, Obj, containers, image_name, pod_spec
 
 HERE = Path(__file__).resolve().parent
 IMAGE = "weather-api"
@@ -52,11 +51,6 @@ def _did_you_mean(name: str, names: set[str]) -> str:
     return f" (did you mean {' or '.join(close)}?)" if close else ""
 
 
-def _is_app_image(image: str) -> bool:
-    name = image.split("@", 1)[0].rsplit("/", 1)[-1].split(":", 1)[0]
-    return name == IMAGE
-
-
 @dataclass
 class Source:
     """Where one WEATHER_API_* value comes from: an object and a field path in it."""
@@ -90,7 +84,7 @@ def _collect(objs: list[Obj], image_argv: list[str]) -> list[AppContainer]:
             continue
         spec_path, pod = located
         for cpath, container in containers(spec_path, pod):
-            if not _is_app_image(str(container.get("image", ""))):
+            if image_name(container) != IMAGE:
                 continue
             command = container.get("command")
             if command is not None:
@@ -174,16 +168,23 @@ def ask_app(python: str, request: dict[str, Any]) -> dict[str, Any]:
     return facts
 
 
-def check(renders: list[list[Obj]], *, python: str, dockerfile: Path) -> list[tuple[Obj, Finding]]:
-    """All app <-> manifest findings of the renders, each with the object it is about.
+Serving = list[tuple[Obj, dict[str, Any]]]
+"""(workload, the settings `weather-api serve` starts with in it) for each service container."""
+
+
+def check(
+    renders: list[list[Obj]], *, python: str, dockerfile: Path
+) -> tuple[list[tuple[Obj, Finding]], list[Serving]]:
+    """All app <-> manifest findings of the renders, each with the object it is about; and for
+    each render, the settings its service containers start with (for `invariants`).
 
     One app_facts run answers for every render: importing the app is the slow part.
     """
     image_argv = image_command(dockerfile)
-    per_render = [(objs, _collect(objs, image_argv)) for objs in renders]
-    entries = [entry for _, found in per_render for entry in found]
+    per_render = [_collect(objs, image_argv) for objs in renders]
+    entries = [entry for found in per_render for entry in found]
     if not entries:
-        return []
+        return [], [[] for _ in renders]
     request: dict[str, Any] = {"paths": [], "containers": {}}
     for n, entry in enumerate(entries):
         request["paths"].extend(path for _, path in _probe_paths(entry))
@@ -248,12 +249,10 @@ def check(renders: list[list[Obj]], *, python: str, dockerfile: Path) -> list[tu
                 )
         out.extend((entry.obj, finding) for finding in findings)
     started_of = {id(entry): facts["containers"][f"{n}"] for n, entry in enumerate(entries)}
-    for objs, found in per_render:
-        serving = [(e, started_of[id(e)]) for e in found]
-        serving = [(e, s) for e, s in serving if s.get("command") == "serve" and "port" in s]
-        out.extend(runtime.proxy_idle_timeouts(objs, serving))
-        out.extend(runtime.idle_redis(objs, serving))
-    return out
+    serving = [
+        [(e.obj, s) for e in found if "port" in (s := started_of[id(e)])] for found in per_render
+    ]
+    return out, serving
 
 
 def _check_start(

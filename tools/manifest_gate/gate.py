@@ -13,8 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from manifest_gate import appcheck, locustrefs, policy, runtime, schema, xrefs
-from manifest_gate.model import REPO, Finding, Obj, pod_labels, rel
+from manifest_gate import appcheck, invariants, locustrefs, policy, schema, xrefs
+from manifest_gate.model import REPO, Finding, Obj, rel
 from manifest_gate.render import render
 
 T = TypeVar("T")
@@ -77,33 +77,6 @@ def yamllint(paths: list[Path], *, yamllint_bin: str) -> list[Finding]:
     return findings
 
 
-def _runtime(objs: list[Obj]) -> list[Finding]:
-    """The checks of what only a running cluster would show (runtime.py) that need no app."""
-    apps = runtime.app_workloads(objs)
-    services = {
-        (s.namespace, s.name)
-        for s in objs
-        if s.kind == "Service"
-        and any(
-            xrefs._matches(
-                {
-                    str(k): str(v)
-                    for k, v in ((s.data.get("spec") or {}).get("selector") or {}).items()
-                },
-                pod_labels(w),
-            )
-            for w in apps
-            if w.namespace == s.namespace
-        )
-    }
-    return [
-        *runtime.rbac_scope(objs),
-        *runtime.egress_fence(objs, apps),
-        *runtime.metrics_unrouted(objs, services),
-        *runtime.redis_headroom(objs),
-    ]
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run every check; print the findings; exit 1 when there is any."""
     parser = argparse.ArgumentParser(prog="manifest-gate", description=__doc__)
@@ -163,13 +136,12 @@ def main(argv: list[str] | None = None) -> int:
         )[0]
         found += xrefs.check(objs)
         found += locustrefs.check(objs)
-        found += policy.pss_restricted(objs)
-        found += _runtime(objs)
+        found += invariants.check(objs)
         by_target[rel(target)].extend(found)
 
     everything = [o for objs in renders.values() for o in objs]
     try:
-        app_findings = timed(
+        app_findings, serving = timed(
             "app",
             lambda: appcheck.check(
                 list(renders.values()), python=args.app_python, dockerfile=dockerfile
@@ -177,9 +149,11 @@ def main(argv: list[str] | None = None) -> int:
         )
     except RuntimeError as exc:  # the app itself does not import or build
         by_target.setdefault("", []).append(Finding("app", args.app_python, "", "", str(exc)))
-        app_findings = []
+        app_findings, serving = [], [[] for _ in renders]
     for obj, finding in app_findings:
         by_target[rel(obj.target)].append(finding)
+    for (target, objs), pods in zip(renders.items(), serving, strict=True):
+        by_target[rel(target)].extend(invariants.check_with_app(objs, pods))
     checkov_bin = _tool(args.tools_bin, "checkov")
     for obj, finding in timed(
         "checkov", lambda: policy.checkov(everything, checkov_bin=checkov_bin)

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from manifest_gate.model import Finding, Obj, containers, pod_labels, pod_spec
-from manifest_gate.xrefs import Index, _match_labels, _matches
+from manifest_gate.model import Finding, Obj, containers, image_name, pod_spec, selects
+from manifest_gate.xrefs import Index
 
 DEFAULT_MASTER_PORT = 5557
 DEFAULT_EXPECT_WORKERS = 1
@@ -68,15 +68,11 @@ class LocustProcess:
         return self.options.get(option) or Setting("", self.obj, f"{self.cpath}.args")
 
 
-def _image_name(image: str) -> str:
-    return image.split("@", 1)[0].rsplit("/", 1)[-1].split(":", 1)[0]
-
-
 def _is_locust(container: dict[str, Any]) -> bool:
     command = container.get("command") or []
     if command and str(command[0]).rsplit("/", 1)[-1] == "locust":
         return True
-    image = _image_name(str(container.get("image", "")))
+    image = image_name(container)
     return not command and ("locust" in image or "loadtest" in image)
 
 
@@ -146,8 +142,7 @@ def service_for(host: str, namespace: str, index: Index) -> Obj | None:
 
 
 def _selected(service: Obj, index: Index) -> list[Obj]:
-    selector = _match_labels({"matchLabels": (service.data.get("spec") or {}).get("selector")})
-    return [w for w in index.workloads(service.namespace) if _matches(selector, pod_labels(w))]
+    return [w for w in index.workloads(service.namespace) if selects(service, w)]
 
 
 def _has_port(service: Obj, port: int) -> bool:
@@ -282,7 +277,7 @@ def _target(master: LocustProcess, index: Index) -> Iterator[Finding]:
         yield setting.finding(f"Service {service.namespace}/{service.name} has no port {port}")
     behind = _selected(service, index)
     traefik = any(
-        _image_name(str(c.get("image", ""))) == "traefik"
+        image_name(c) == "traefik"
         for w in behind
         for _, c in containers(*pod_spec(w))  # type: ignore[misc]
     )

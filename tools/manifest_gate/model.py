@@ -206,6 +206,23 @@ def pod_labels(obj: Obj) -> dict[str, str]:
     return {str(k): str(v) for k, v in (meta.get("labels") or {}).items()}
 
 
+def matches(selector: Any, labels: dict[str, str]) -> bool:
+    """Whether a non-empty equality selector (`{k: v}`) selects pods with `labels`."""
+    selector = {str(k): str(v) for k, v in (selector or {}).items()}
+    return bool(selector) and all(labels.get(k) == v for k, v in selector.items())
+
+
+def selects(service: Obj, workload: Obj) -> bool:
+    """Whether a Service sends traffic to the pods of a workload (same namespace, selector)."""
+    selector = (service.data.get("spec") or {}).get("selector")
+    return service.namespace == workload.namespace and matches(selector, pod_labels(workload))
+
+
+def image_name(container: dict[str, Any]) -> str:
+    """`traefik` for `docker.io/traefik:v3.7.9@sha256:...`."""
+    return str(container.get("image", "")).split("@", 1)[0].rsplit("/", 1)[-1].split(":", 1)[0]
+
+
 def containers(spec_path: str, spec: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
     """(field path, container) for init, regular and ephemeral containers."""
     for key in ("initContainers", "containers", "ephemeralContainers"):

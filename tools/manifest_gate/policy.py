@@ -60,10 +60,25 @@ def checkov(objs: list[Obj], *, checkov_bin: str) -> list[tuple[Obj | None, Find
         env = dict(os.environ, BC_SKIP_MAPPING="TRUE", CHECKOV_RUN_SCA_PACKAGE_SCAN_V2="false")
         env.pop("BC_API_KEY", None)
         result = subprocess.run(
-            [checkov_bin, "--directory", tmp, "--framework", "kubernetes", "--skip-download",
-             "--skip-check", ",".join(config["skip"]), "--compact", "--quiet", "--output", "json"],
-            capture_output=True, text=True, check=False, env=env,
-        )  # fmt: skip
+            [
+                checkov_bin,
+                "--directory",
+                tmp,
+                "--framework",
+                "kubernetes",
+                "--skip-download",
+                "--skip-check",
+                ",".join(config["skip"]),
+                "--compact",
+                "--quiet",
+                "--output",
+                "json",
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+            env=env,
+        )
     try:
         reports = json.loads(result.stdout) if result.stdout.strip() else []
     except json.JSONDecodeError:

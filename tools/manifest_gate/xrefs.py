@@ -231,7 +231,14 @@ def _ingressroute(obj: Obj, index: Index) -> Iterator[Finding]:
                     f"spec.routes[{r}].services[{s}].name",
                     f"{kind} {ns}/{svc.get('name')} is not in this render",
                 )
-            elif kind == "Service" and "port" in svc:
+            transport = svc.get("serversTransport")
+            if transport and index.get("ServersTransport", obj.namespace, transport) is None:
+                yield obj.finding(
+                    "xref",
+                    f"spec.routes[{r}].services[{s}].serversTransport",
+                    f"ServersTransport {obj.namespace}/{transport} is not in this render",
+                )
+            if target is not None and kind == "Service" and "port" in svc:
                 ports = (target.data.get("spec") or {}).get("ports") or []
                 if not any(svc["port"] in (p.get("name"), p.get("port")) for p in ports):
                     yield obj.finding(

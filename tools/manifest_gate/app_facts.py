@@ -17,7 +17,7 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
-GATE_READS = (
+GATE_READS = [
     "host",
     "port",
     "drain_delay",
@@ -25,7 +25,7 @@ GATE_READS = (
     "keep_alive_timeout",
     "cache_ttl",
     "cache_url",
-)
+]
 """The settings the gate's checks compare with the manifests."""
 
 

@@ -30,47 +30,31 @@ def default_targets() -> list[Path]:
 
 
 def _tool(bin_dir: Path, name: str) -> str:
-    candidate = bin_dir / name
-    if candidate.exists():
-        return str(candidate)
-    found = shutil.which(name)
+    found = str(bin_dir / name) if (bin_dir / name).exists() else shutil.which(name)
     if found is None:
-        raise SystemExit(
-            f"manifest gate: {name} not found in {bin_dir} or on PATH (make manifests-venv)"
-        )
+        raise SystemExit(f"manifest gate: {name} not in {bin_dir} or on PATH (make manifests-venv)")
     return found
 
 
 def yamllint(paths: list[Path], *, yamllint_bin: str) -> list[Finding]:
     """yamllint's findings, each naming file:line:column and the key on that line."""
+    config = str(REPO / ".yamllint")
     result = subprocess.run(
-        [
-            yamllint_bin,
-            "--format",
-            "parsable",
-            "--config-file",
-            str(REPO / ".yamllint"),
-            *map(str, paths),
-        ],
+        [yamllint_bin, "--format", "parsable", "--config-file", config, *map(str, paths)],
         capture_output=True,
         text=True,
         check=False,
     )
     findings = []
-    for line in result.stdout.splitlines():
-        match = re.match(r"^(.*?):(\d+):(\d+): \[(\w+)\] (.*)$", line)
-        if not match:
-            continue
-        file, row, col, level, message = match.groups()
-        key = ""
-        try:
-            text = Path(file).read_text(encoding="utf-8").splitlines()[int(row) - 1]
-            key_match = re.match(r"^\s*(?:-\s*)?([^:#\s][^:#]*?):", text)
-            key = key_match.group(1) if key_match else ""
-        except (OSError, IndexError):
-            pass
+    for file, row, col, level, message in re.findall(
+        r"^(.*?):(\d+):(\d+): \[(\w+)\] (.*)$", result.stdout, re.MULTILINE
+    ):
+        lines = Path(file).read_text(encoding="utf-8").splitlines()
+        text = lines[int(row) - 1] if int(row) <= len(lines) else ""
+        key = re.match(r"^\s*(?:-\s*)?([^:#\s][^:#]*?):", text)
+        where = f"{rel(file)}:{row}:{col}"
         findings.append(
-            Finding("yamllint", f"{rel(file)}:{row}:{col}", "", key, f"{level}: {message}")
+            Finding("yamllint", where, "", key.group(1) if key else "", f"{level}: {message}")
         )
     if result.returncode not in (0, 1) and not findings:
         findings.append(Finding("yamllint", "", "", "", result.stderr.strip()))

@@ -146,15 +146,8 @@ class Obj:
     def target_files(self) -> Iterator[Path]:
         """The YAML and env files of the kustomization that rendered this object."""
         for path in sorted(self.target.iterdir()):
-            if (
-                path.is_file()
-                and path.suffix in {".yaml", ".yml", ".env"}
-                and path.name
-                not in {
-                    "kustomization.yaml",
-                    "expect.yaml",
-                }
-            ):
+            skip = path.name in {"kustomization.yaml", "expect.yaml"}
+            if path.is_file() and path.suffix in {".yaml", ".yml", ".env"} and not skip:
                 yield path
 
 
@@ -193,16 +186,10 @@ def pod_spec(obj: Obj) -> tuple[str, dict[str, Any]] | None:
 
 def pod_labels(obj: Obj) -> dict[str, str]:
     """Labels of the pods a workload creates (a Pod's own labels)."""
-    if obj.kind == "Pod":
-        meta = obj.data.get("metadata") or {}
-    else:
-        path = POD_SPEC_PATHS.get(obj.kind)
-        if path is None:
-            return {}
-        node: Any = obj.data
-        for key in path[:-1]:
-            node = node.get(key) if isinstance(node, dict) else None
-        meta = (node or {}).get("metadata") or {}
+    node: Any = obj.data
+    for key in POD_SPEC_PATHS.get(obj.kind, ("",))[:-1]:
+        node = node.get(key) if isinstance(node, dict) else None
+    meta = (node or {}).get("metadata") or {} if obj.kind in POD_SPEC_PATHS else {}
     return {str(k): str(v) for k, v in (meta.get("labels") or {}).items()}
 
 

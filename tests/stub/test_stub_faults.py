@@ -196,7 +196,7 @@ async def test_latency_with_jitter_stays_within_its_bounds(
     """Each response takes latency +- jitter, here 200 to 400 ms.
 
     A busy machine only adds time: each response gets 600 ms of room above the bound, and the
-    median, which one stalled request cannot move, 150 ms.
+    median, which two stalled requests cannot move, 250 ms.
     """
     server = await make_stub(latency_ms=300, jitter_ms=100, seed=3)
     elapsed = []
@@ -206,7 +206,7 @@ async def test_latency_with_jitter_stays_within_its_bounds(
         elapsed.append(seconds)
     assert min(elapsed) >= 0.2, elapsed
     assert max(elapsed) < 0.4 + 0.6, elapsed
-    assert statistics.median(elapsed) < 0.4 + 0.15, elapsed
+    assert statistics.median(elapsed) < 0.4 + 0.25, elapsed
 
 
 async def test_jitter_never_makes_a_negative_delay(

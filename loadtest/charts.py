@@ -145,6 +145,17 @@ def knee_chart(
     p95_limit: float,
     min_rps: float | None = None,
 ) -> Path:
+    """`knee_figure` saved as a PNG at `path`."""
+    return _save(knee_figure(steps, title=title, p95_limit=p95_limit, min_rps=min_rps), path)
+
+
+def knee_figure(
+    steps: Sequence[dict[str, Any]],
+    *,
+    title: str,
+    p95_limit: float,
+    min_rps: float | None = None,
+) -> Figure:
     """Per step (by its users): requests/s as bars, p95 as a line on a second axis, the p95
     threshold and the capacity floor as lines, the step that broke a threshold in red."""
     figure = Figure(figsize=(9, 5.5), layout="constrained")
@@ -196,7 +207,7 @@ def knee_chart(
     latency.set_ylim(0, max([*p95, p95_limit]) * 1.25)
     latency.legend(handles=[*handles, line, limit], loc="upper left", fontsize=8, framealpha=0.9)
     throughput.grid(alpha=0.3, axis="y")
-    return _save(figure, path)
+    return figure
 
 
 def draw(

@@ -18,194 +18,45 @@ failed, 124 when Locust outlived `--timeout`, 130 when interrupted.
 from __future__ import annotations
 
 import argparse
-import http.client
 import importlib.util
 import json
 import os
 import re
-import resource
 import signal
-import socket
-import subprocess
 import sys
-import threading
-import time
-import urllib.error
 import urllib.request
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
-from typing import IO, Any
+from typing import Any
+
+from procfs import cpu_seconds, waited_children_cpu
+from summary import print_summary
+
+from processes import (
+    HOST,
+    Child,
+    SetupFailed,
+    child_env,
+    free_port,
+    run_locust,
+    start,
+    wait_until_ready,
+)
 
 HERE = Path(__file__).resolve().parent
 PROFILES = tuple(sorted(p.stem for p in (HERE / "profiles").glob("*.conf")))
-HOST = "127.0.0.1"
-LISTEN_STATE = "0A"  # TCP_LISTEN in /proc/net/tcp
 STARTED_LINE = "Application startup complete"  # uvicorn's, once the lifespan has run
-
-
-class SetupFailed(Exception):
-    """The stub or a service process did not come up."""
 
 
 class Interrupted(Exception):
     """SIGTERM or SIGHUP arrived: stop like on Ctrl-C."""
 
 
-# --- processes ----------------------------------------------------------------------------
-
-
-@dataclass
-class Child:
-    """A process this script started, in a process group of its own, logging to a file."""
-
-    name: str
-    process: subprocess.Popen[bytes]
-    log: Path
-
-    def output(self) -> str:
-        """Everything the process has logged so far."""
-        try:
-            return self.log.read_text(errors="replace")
-        except OSError:
-            return ""
-
-    def tail(self, lines: int = 15) -> str:
-        """The end of the process's log, for error messages."""
-        return "\n".join(self.output().splitlines()[-lines:])
-
-    def signal_group(self, sig: signal.Signals) -> None:
-        """Send `sig` to the child's process group (itself and anything it started)."""
-        with suppress(ProcessLookupError):
-            os.killpg(self.process.pid, sig)
-
-    def stop(self, *, sig: signal.Signals = signal.SIGINT, grace: float = 10.0) -> None:
-        """Ask it to stop with `sig`; kill its group if it has not after `grace` seconds."""
-        if self.process.poll() is not None:
-            return
-        self.signal_group(sig)
-        try:
-            self.process.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            self.signal_group(signal.SIGKILL)
-            self.process.wait()
-
-
-def start(name: str, argv: Sequence[str], *, log: Path, env: dict[str, str]) -> Child:
-    """Start `argv` in a new process group (Ctrl-C reaches us, and we stop it in order)."""
-    with log.open("wb") as output:
-        process = subprocess.Popen(  # noqa: S603 - our own commands, fixed arguments
-            argv, stdout=output, stderr=subprocess.STDOUT, env=env, process_group=0
-        )
-    return Child(name, process, log)
-
-
-def child_env(**extra: str) -> dict[str, str]:
-    """Our environment without WEATHER_API_* settings from the shell (the run sets its own)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WEATHER_API_")}
-    env["PYTHONUNBUFFERED"] = "1"
-    env.update(extra)
-    return env
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def http_status(url: str, *, timeout: float = 2.0) -> int | None:
-    """The status of GET `url` on a new connection, or None when there is no answer."""
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 - http only
-            status: int = response.status
-            return status
-    except urllib.error.HTTPError as exc:
-        return exc.code
-    except (OSError, http.client.HTTPException):
-        return None
-
-
-def listening_sockets(port: int) -> int | None:
-    """How many sockets listen on `port` (one per reuse-port process); None without /proc."""
-    count, seen = 0, False
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            lines = Path(table).read_text().splitlines()[1:]
-        except OSError:
-            continue
-        seen = True
-        for line in lines:
-            fields = line.split()
-            local, state = fields[1], fields[3]
-            if state == LISTEN_STATE and int(local.rsplit(":", 1)[1], 16) == port:
-                count += 1
-    return count if seen else None
-
-
-def cpu_seconds(pid: int) -> float | None:
-    """User + system CPU time a running process has used so far (Linux /proc), or None."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
-    # Fields 14 and 15 of stat(5) (utime, stime); the split above drops the first two.
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def waited_children_cpu() -> float:
-    """CPU time of the children waited for so far (here: Locust, the first to end)."""
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
-def wait_until_ready(
-    url: str,
-    *,
-    children: Sequence[Child],
-    timeout: float,
-    shared_port: int | None = None,
-    started_line: str | None = None,
-) -> None:
-    """Until `url` answers 200 and every one of `children` is up.
-
-    When the children share `shared_port`, one 200 proves only that one of them is up. Then
-    each child must also have logged `started_line` (uvicorn's start-up line, logged at level
-    info and below) or, without it, as many sockets must listen on the port as there are
-    children (each binds only once its app is built) and a run of new connections, which the
-    kernel spreads over those sockets, must all answer 200.
-    """
-    deadline = time.monotonic() + timeout
-    streak = 0
-    wanted = 4 * len(children) if shared_port is not None and started_line is None else 1
-    while time.monotonic() < deadline:
-        for child in children:
-            if child.process.poll() is not None:
-                raise SetupFailed(
-                    f"{child.name} exited with {child.process.returncode}:\n{child.tail()}"
-                )
-        up = True
-        if shared_port is not None and started_line is not None:
-            up = all(started_line in child.output() for child in children)
-        elif shared_port is not None:
-            found = listening_sockets(shared_port)
-            up = found is None or found >= len(children)
-        if up and http_status(url, timeout=1.0) == 200:
-            streak += 1
-            if streak >= wanted:
-                return
-            continue
-        streak = 0
-        time.sleep(0.1)
-    raise SetupFailed(f"{url} was not ready within {timeout:.0f} s")
-
-
-# --- locust -------------------------------------------------------------------------------
+# --- locust's options ---------------------------------------------------------------------
 
 
 def conf_value(path: Path, key: str) -> str | None:
@@ -226,154 +77,6 @@ def seconds(run_time: str) -> float:
         raise ValueError(f"not a run time: {run_time!r}")
     hours, minutes, secs = (int(g or 0) for g in parts.groups())
     return hours * 3600.0 + minutes * 60.0 + secs
-
-
-def run_locust(
-    argv: Sequence[str], *, log: Path, env: dict[str, str], timeout: float
-) -> tuple[int, bool]:
-    """Run Locust, copying its output to our stdout and `log`; (exit status, timed out)."""
-    process = subprocess.Popen(  # noqa: S603 - our own command, fixed arguments
-        argv,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        env=env,
-        cwd=HERE,
-        process_group=0,
-    )
-    child = Child("locust", process, log)
-    copier = threading.Thread(target=_tee, args=(process.stdout, log), daemon=True)
-    copier.start()
-    timed_out = False
-    try:  # the outer try also covers an interrupt while stopping a Locust that timed out
-        try:
-            process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            timed_out = True
-            print(f"run.py: Locust still running after {timeout:.0f} s; stopping it", flush=True)
-            child.stop(sig=signal.SIGINT, grace=30)
-    except BaseException:
-        # Interrupted: SIGINT makes Locust stop its users and still write its reports.
-        child.stop(sig=signal.SIGINT, grace=30)
-        raise
-    finally:
-        copier.join(timeout=5)
-    return process.returncode, timed_out
-
-
-def _tee(stream: IO[bytes], log: Path) -> None:
-    with log.open("wb") as output:
-        for line in iter(stream.readline, b""):
-            output.write(line)
-            sys.stdout.buffer.write(line)
-            sys.stdout.flush()
-
-
-# --- the summary --------------------------------------------------------------------------
-
-
-def print_summary(
-    *,
-    summary: dict[str, Any] | None,
-    settings: dict[str, str],
-    stub_stats: dict[str, Any] | None,
-    cpu: dict[str, float | None],
-    reports: Path,
-    charts: Sequence[Path] | str = (),
-    exit_code: int,
-) -> None:
-    """One screen: the set-up, the figures per endpoint, the thresholds and the verdict.
-
-    `charts` are the files charts.py drew, or why it drew none.
-    """
-    rule = "-" * 96
-    print(rule)
-    print("  ".join(f"{k}={v}" for k, v in settings.items()))
-    if summary is None:
-        print(f"no summary from Locust (exit {exit_code}); see {reports / 'locust.log'}")
-        _print_charts(charts)
-        print(rule)
-        return
-    total = summary["total"]
-    print(
-        f"{total['requests']} requests in {summary['duration_s']:.0f} s, "
-        f"peak {summary['peak_users']} users: {total['rps']:.1f} rps, "
-        f"{total['failures']} failed ({total['fail_ratio']:.2%}), "
-        f"p50 {total['p50']:.0f} / p95 {total['p95']:.0f} / p99 {total['p99']:.0f} ms"
-    )
-    print(f"{'endpoint':<48}{'reqs':>8}{'fails':>7}{'rps':>8}{'p50':>6}{'p95':>6}{'p99':>6}")
-    for row in summary["endpoints"]:
-        print(
-            f"{row['name'][:47]:<48}{row['requests']:>8}{row['failures']:>7}{row['rps']:>8.1f}"
-            f"{row['p50']:>6.0f}{row['p95']:>6.0f}{row['p99']:>6.0f}"
-        )
-    for error in summary["errors"][:5]:
-        print(f"  failure x{error['occurrences']}: {error['name']}: {error['error'][:70]}")
-    if summary["x_cache"]:
-        print("X-Cache: " + ", ".join(f"{k} {v}" for k, v in sorted(summary["x_cache"].items())))
-    if stub_stats is not None:
-        print(
-            f"stub: {stub_stats.get('requests_total')} requests, "
-            f"max {stub_stats.get('max_in_flight')} in flight, "
-            f"{stub_stats.get('errors_injected')} errors injected"
-        )
-    shape = summary.get("shape")
-    if shape:
-        _print_steps(shape)
-    limits = summary["thresholds"]
-    print(
-        f"thresholds ({summary['profile']}): failures <= {limits['max_fail_ratio']:.2%}, "
-        f"p95 <= {limits['max_p95_ms']:.0f} ms, p99 <= {limits['max_p99_ms']:.0f} ms, "
-        f"rps >= {limits['min_rps']:.0f}"
-    )
-    used = ", ".join(f"{name} {sec:.0f}" for name, sec in cpu.items() if sec is not None)
-    budget = (os.cpu_count() or 1) * summary["duration_s"]
-    print(
-        f"machine: {os.cpu_count()} CPUs shared by Locust, the service and the stub, "
-        f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())} at the end"
-    )
-    if used:
-        print(f"CPU seconds: {used} (the machine had {budget:.0f})")
-    if summary["locust_cpu_warning"]:
-        print("Locust itself hit 90% of a CPU: it, rather than the service, may have set the pace")
-    print(f"reports: {reports}/ (report.html, locust_stats.csv, stats.json, *.log)")
-    _print_charts(charts)
-    if exit_code not in (0, 1):
-        # Cut short (Ctrl-C, SIGTERM, --timeout): the figures cover only part of the profile.
-        for line in summary["breaches"]:
-            print(f"so far: threshold breached: {line}")
-        print(f"NO VERDICT: the run did not finish (exit {exit_code})")
-    elif summary["breaches"]:
-        for line in summary["breaches"]:
-            print(f"FAIL: threshold breached: {line}")
-    else:
-        print("PASS: every threshold met")
-    print(rule)
-
-
-def _print_charts(charts: Sequence[Path] | str) -> None:
-    if isinstance(charts, str):
-        print(f"no chart: {charts}")
-        return
-    for chart in charts:
-        print(f"chart: {chart}")
-
-
-def _print_steps(shape: dict[str, Any]) -> None:
-    for number, step in enumerate(shape["steps"], 1):
-        mark = "  <- " + "; ".join(step["breaches"]) if step["breaches"] else ""
-        print(
-            f"  step {number:>2}: {step['users']:>5} users {step['rps']:>7.1f} rps "
-            f"{step['fail_ratio']:>7.2%} failed  p95 {step['p95']:>5.0f} ms{mark}"
-        )
-    knee = shape.get("knee")
-    if knee and knee["last_good"]:
-        good, bad = knee["last_good"], knee["first_bad"]
-        print(
-            f"knee: between {good['users']} users ({good['rps']:.0f} rps, p95 {good['p95']:.0f} ms)"
-            f" and {bad['users']} users ({bad['rps']:.0f} rps, p95 {bad['p95']:.0f} ms)"
-        )
-    elif shape.get("stopped_because"):
-        print(f"stress: {shape['stopped_because']}")
 
 
 # --- the run ------------------------------------------------------------------------------

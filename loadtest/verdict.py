@@ -50,9 +50,8 @@ class Thresholds:
 
 
 # With --cache-ttl 0 (run.py's default) every request waits on the stub's 50-150 ms. The
-# 2-CPU machine these were set on, shared by Locust, the service and the stub, kept p95 under
-# 200 ms up to ~450 rps when otherwise idle (the stress profile's knee was ~475 rps), but ci's
-# ~95 rps once reached p95 630 ms while other jobs held most of both CPUs.
+# latency limits leave room for a 2-CPU machine shared by Locust, the service, the stub and
+# other jobs (what it measured: docs/load-testing.md, below the seed profile's table).
 PROFILES: dict[str, Thresholds] = {
     # 200 users at between(1, 3) ask for ~95 rps once spawned: a fifth of the idle machine.
     "ci": Thresholds(max_fail_ratio=0.01, max_p95_ms=500, max_p99_ms=1000, min_rps=60),

@@ -6,12 +6,20 @@ import signal
 import subprocess
 import sys
 import time
+import types
+import typing
+from enum import Enum
+from pathlib import Path
 
 import httpx
 import pytest
+from pydantic import HttpUrl, RedisDsn, SecretStr
+from pydantic.fields import FieldInfo
 
 from tests.conftest import free_port
 from tests.processes import weather_api_process
+from weather_api import cli
+from weather_api.config import Settings
 
 # Each test starts at most three processes, which wait on each other with their own timeouts.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
@@ -36,12 +44,70 @@ def test_serve_answers_and_stops_cleanly() -> None:
     assert any('"route":"/{city}/{country}/"' in line for line in lines)
 
 
-def test_every_option_has_an_environment_variable() -> None:
+def test_a_real_process_takes_its_options_from_the_environment() -> None:
     """WEATHER_API_PORT and WEATHER_API_PROVIDER work like --port and --provider."""
     port = free_port()
     env = {"WEATHER_API_PORT": str(port), "WEATHER_API_PROVIDER": "sample"}
     with weather_api_process("serve", env=env, port=port):
         assert httpx.get(f"http://127.0.0.1:{port}/paris/fr/").status_code == 200
+
+
+def value_other_than_default(name: str, field: FieldInfo, tmp_path: Path) -> tuple[str, object]:
+    """For one Settings field: a WEATHER_API_ value unlike its default, and what it parses to."""
+    kind = field.annotation
+    if isinstance(kind, types.UnionType):  # `X | None`: the X
+        [kind] = [arg for arg in typing.get_args(kind) if arg is not type(None)]
+    default = field.default
+    if kind is bool:
+        return str(not default).lower(), not default
+    if isinstance(kind, type) and issubclass(kind, Enum):
+        other = next(member for member in kind if member != default)
+        return other.value, other
+    if kind is int:
+        return str(default + 1), default + 1
+    if kind is float:
+        return str(default + 1.5), default + 1.5
+    if kind is str:
+        return "192.0.2.1", "192.0.2.1"
+    if kind is SecretStr:
+        return "key-from-the-environment", "key-from-the-environment"
+    if kind is Path:
+        path = tmp_path / name
+        path.write_text("key-in-a-file\n")
+        return str(path), path
+    if kind is HttpUrl:
+        url = f"http://{name.replace('_', '-')}.test:81/"
+        return url, url
+    if kind is RedisDsn:
+        return "redis://cache.test:6380/2", "redis://cache.test:6380/2"
+    if typing.get_origin(kind) is tuple:
+        return "https://a.test, https://b.test", ("https://a.test", "https://b.test")
+    raise AssertionError(f"Settings.{name}: no value for {field.annotation} in this test yet")
+
+
+def plain(value: object) -> object:
+    """A setting's value in a form the expected values use (URLs as text, secrets revealed)."""
+    if isinstance(value, SecretStr):
+        return value.get_secret_value()
+    if isinstance(value, HttpUrl | RedisDsn):
+        return str(value)
+    return value
+
+
+def test_every_option_has_an_environment_variable(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """`weather-api serve` with only WEATHER_API_<FIELD> set runs with each field's value."""
+    expected = {}
+    for name, field in Settings.model_fields.items():
+        text, expected[name] = value_other_than_default(name, field, tmp_path)
+        monkeypatch.setenv(f"WEATHER_API_{name.upper()}", text)
+    served: list[Settings] = []
+    monkeypatch.setattr("weather_api.server.run", served.append)  # the server, not the CLI
+    assert cli.main(["serve"]) == 0
+    [settings] = served
+    got = {name: plain(getattr(settings, name)) for name in Settings.model_fields}
+    assert got == expected
 
 
 def test_default_provider_without_network_explains_how_to_run_offline() -> None:

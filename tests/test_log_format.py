@@ -3,6 +3,7 @@ pipe; `json` keeps JSON on a terminal (as the containers do)."""
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import pty
@@ -20,6 +21,11 @@ from tests.processes import weather_api_process
 
 pytestmark = pytest.mark.slow
 
+# The service's zone, far from UTC and with minutes (POSIX: `-` is east): a UTC stamp, or one
+# with only the hours shifted, is more than the two minutes of slack away from local time.
+TZ_WITH_OFFSET = "WAPI-05:45"
+OFFSET = datetime.timedelta(hours=5, minutes=45)
+
 CONSOLE_LINE = re.compile(
     r"^(?P<stamp>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d)\.\d{3} INFO     weather_api\.access "
     r"+GET /\{city\}/\{country\}/ 200 +(?P<fields>\S.*)$"
@@ -28,11 +34,12 @@ CONSOLE_LINE = re.compile(
 
 @contextmanager
 def service_logging_to(stream: int, *options: str) -> Iterator[int]:
-    """The service on a free port, its stdout and stderr on `stream`, the key in its env."""
+    """The service on a free port, its stdout and stderr on `stream`, the key in its env, its
+    clock in `TZ_WITH_OFFSET`."""
     port = free_port()
     with weather_api_process(
         *("serve", "--port", str(port), "--provider", "sample", *options),
-        env={"WEATHER_API_OPENWEATHERMAP_API_KEY": API_KEY},
+        env={"WEATHER_API_OPENWEATHERMAP_API_KEY": API_KEY, "TZ": TZ_WITH_OFFSET},
         port=port,
         stream=stream,
     ):
@@ -68,8 +75,9 @@ def test_auto_writes_aligned_local_time_lines_to_a_terminal() -> None:
         os.close(terminal)
     match = CONSOLE_LINE.match(line)
     assert match, line
-    logged = time.mktime(time.strptime(match["stamp"], "%Y-%m-%d %H:%M:%S"))
-    assert abs(logged - time.time()) < 120, f"{line} is not in local time"
+    logged = datetime.datetime.strptime(match["stamp"], "%Y-%m-%d %H:%M:%S")
+    local_now = datetime.datetime.now(datetime.UTC).replace(tzinfo=None) + OFFSET
+    assert abs(logged - local_now) < datetime.timedelta(minutes=2), f"{line} is not in local time"
     fields = dict(part.split("=", 1) for part in match["fields"].split())
     assert set(fields) == {"method", "route", "status", "duration_ms", "request_id", "cache"}
     assert fields["request_id"] == "***"

@@ -3,6 +3,7 @@ rather than waited for when the stream is stuck; JSON or console, redacted eithe
 
 from __future__ import annotations
 
+import datetime
 import io
 import json
 import logging
@@ -207,6 +208,23 @@ def record(message: str, *args: object, **fields: object) -> logging.LogRecord:
     return made
 
 
+# A zone far from UTC with minutes in its offset (POSIX: `-` is east): a stamp in UTC, or with
+# the hours alone right, cannot pass for local time. No tz database needed.
+TZ_WITH_OFFSET = "WAPI-05:45"
+OFFSET = datetime.timedelta(hours=5, minutes=45)
+
+
+@pytest.fixture
+def local_zone(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """This process in `TZ_WITH_OFFSET` for the test, back in its own zone afterwards."""
+    monkeypatch.setenv("TZ", TZ_WITH_OFFSET)
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+@pytest.mark.usefixtures("local_zone")
 def test_console_lines_carry_the_json_fields_in_local_time_redacted() -> None:
     """The console line shows every field the JSON line has, the local time, and no secret."""
     try:
@@ -216,7 +234,8 @@ def test_console_lines_carry_the_json_fields_in_local_time_redacted() -> None:
     as_json = json.loads(logs.JsonFormatter([API_KEY]).format(made))
     console = logs.ConsoleFormatter([API_KEY]).format(made)
     first, *traceback = console.splitlines()
-    assert first.startswith(time.strftime("%Y-%m-%d %H:%M", time.localtime(made.created)))
+    local = datetime.datetime.fromtimestamp(made.created, datetime.UTC) + OFFSET
+    assert first.startswith(local.strftime("%Y-%m-%d %H:%M:%S.")), first
     assert " ERROR    weather_api.test   asked appid=*** " in first
     assert first.endswith('cache=hit detail="two words" city=-')
     shown = {part.split("=", 1)[0] for part in first.split() if "=" in part} - {"appid"}

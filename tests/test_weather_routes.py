@@ -40,7 +40,7 @@ async def test_city_weather_in_owm_shape(owm: respx.Router, path: str) -> None:
     }
     assert set(body) >= {"coord", "weather", "main", "wind", "clouds", "dt", "sys", "timezone"}
     sent = route.calls.last.request.url.params
-    assert sent["q"] == "London,GB" if path.startswith("/London") else "london,GB"
+    assert sent["q"] == ("London,GB" if path.startswith("/London") else "london,GB")
     assert sent["appid"] == API_KEY
 
 

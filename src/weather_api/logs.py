@@ -8,8 +8,8 @@
 - Lines are formatted where they are logged and written by one thread, many lines per write.
   A write to stderr can block (a full pipe to a slow log collector, a busy disk), and on the
   event loop it would stall every request in the process; the logging cookbook's answer for
-  handlers that block is a queue. Measured on the cache-hit path: ~4,700 rps with a write per
-  line, p99 up to 150 ms; docs/operations.md, "Metrics and logs" has the figures with this writer.
+  handlers that block is a queue (on the cache-hit path, a write per line against this writer:
+  docs/benchmarks.md, "Costs behind the code").
 - The queue is bounded (`QUEUE_LINES`). When stderr is not read fast enough (a stuck log
   collector), lines that do not fit are dropped and counted in
   `weather_api_log_lines_dropped_total`, and the writer says once when dropping starts and once
@@ -96,7 +96,7 @@ class JsonFormatter(LineFormatter):
     """One JSON object per line, for log collectors."""
 
     def serialize(self, line: dict[str, Any]) -> str:
-        # pydantic-core's encoder: ~1 us a line where json.dumps takes ~8 (on every request).
+        # pydantic-core's encoder, several times cheaper than json.dumps (docs/benchmarks.md).
         # The appid pattern stops at JSON's quotes and escapes.
         return to_json(line, fallback=str).decode()
 
@@ -190,7 +190,7 @@ class LineWriter:
             batch = [self._lines.get()]
             if batch[0] is not _CLOSED:
                 # Let lines gather: one wake-up (and one GIL hand-over) per interval rather
-                # than one per line, which costs the event loop's thread ~10 us a request.
+                # than one per line, a cost on the event loop's thread (docs/benchmarks.md).
                 time.sleep(_GATHER_SECONDS)
             while len(batch) < _BATCH:
                 try:
@@ -269,9 +269,9 @@ def log_access(message: str, fields: dict[str, Any]) -> None:
     """The access log line of one request, at INFO on `weather_api.access`.
 
     It is the one record per request, so once `configure_logging` has set up the process's
-    logging, it skips the logging module's record and handler machinery (~25 us, an eighth of
-    a cache hit) and goes straight to the same formatter and writer. Before that (an app
-    under test, say), it is an ordinary log record.
+    logging, it skips the logging module's record and handler machinery (a share of a cache
+    hit: docs/benchmarks.md) and goes straight to the same formatter and writer. Before that
+    (an app under test, say), it is an ordinary log record.
     """
     if not ACCESS_LOGGER.isEnabledFor(logging.INFO):
         return

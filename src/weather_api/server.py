@@ -203,11 +203,11 @@ def run(settings: Settings) -> None:
     )
     readiness = Readiness()
     config = uvicorn_config(settings, readiness=readiness)
-    # Nearly all that this process keeps lives from here to its end (modules, routes, models:
-    # ~80k objects; the lifespan adds a few hundred): move it out of the collector's sight, so
-    # full collections under load scan only request garbage (measured: 200-280 ms pauses over
-    # ~85k objects before, ~15 ms after). Once per process, so not in create_app, which tests
-    # build hundreds of times.
+    # Nearly all that this process keeps lives from here to its end (modules, routes, models;
+    # the lifespan adds a few hundred objects): move it out of the collector's sight, so full
+    # collections under load scan only request garbage (the pauses before and after:
+    # docs/benchmarks.md, "Costs behind the code"). Once per process, so not in create_app,
+    # which tests build hundreds of times.
     gc.collect()
     gc.freeze()
     server = DrainingServer(config, readiness=readiness, drain_delay=settings.drain_delay)

@@ -1,9 +1,8 @@
 """An upstream that breaks HTTP or its body's encoding, against the real server process.
 
 The stub's faults keep to HTTP; these do not (the trailing-answer test uses the stub's
-knob, in process). The xfail test is a known bug, reproduced
-(strict: it fails loudly once fixed, so the marker can go). The last test
-reads everything the process logged, at debug level, for the API key.
+knob, in process). One test reads everything the process logged in this module, at debug
+level, for the API key.
 """
 
 from __future__ import annotations

@@ -4,13 +4,16 @@
 malformed bodies, a stall, two bad inputs, /metrics, /openapi.json and /docs with the key in
 the environment. These add the key from a mounted file, 403, truncated and dripped bodies,
 retried 5xx and 429, the batch endpoint's per-location problems, requests refused before the
-app, and the other documentation pages. `test_hostile_upstream.py` adds an upstream whose
-error messages carry the request URL (key included), and a failure with a traceback.
+app, and the other documentation pages, and a failure nobody mapped, whose traceback the
+process logs. `test_hostile_upstream.py` adds an upstream whose error messages carry the request
+URL (key included).
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -131,3 +134,43 @@ async def _refusals(port: int) -> list[str]:
     ]
     assert [r.status for r in results] == [414, 431, 408]
     return [f"{r.headers} {r.body!r}" for r in results]
+
+
+# Loaded by the service's interpreter at start-up (PYTHONPATH), before weather_api runs: a bug
+# that raises out of the provider with the key in its message, bare and as `appid=`.
+PLANTED_BUG = f"""
+from weather_api.providers.openweathermap import OpenWeatherMapProvider
+
+async def current(self, query):
+    raise RuntimeError("planted bug: key {API_KEY} refused for GET /weather?appid={API_KEY}")
+
+OpenWeatherMapProvider.current = current
+"""
+
+
+def test_a_traceback_in_the_log_leaves_the_key_out(key_file: Path, tmp_path: Path) -> None:
+    """An exception nobody mapped, its message naming the key: a 500, and the traceback the
+    process logs shows neither the key nor an `appid=` value."""
+    planted = tmp_path / "planted"
+    planted.mkdir()
+    (planted / "sitecustomize.py").write_text(PLANTED_BUG)
+    path = os.pathsep.join(filter(None, [str(planted), os.environ.get("PYTHONPATH")]))
+    port = free_port()
+    with weather_api_process(
+        "serve",
+        "--port", str(port),
+        "--provider", "openweathermap",
+        "--openweathermap-api-key-file", str(key_file),
+        "--log-format", "json",
+        env={"PYTHONPATH": path},
+        port=port,
+    ) as running:  # fmt: skip
+        response = httpx.get(f"http://127.0.0.1:{port}/london/gb/", timeout=10)
+        deadline = time.monotonic() + 15
+        while "Traceback" not in running.output() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        output = running.output()
+    assert response.status_code == 500
+    assert "Traceback" in output, output  # the planted bug ran and its traceback was logged
+    assert "planted bug: key *** refused for GET /weather?appid=***" in output
+    assert API_KEY not in output + response.text

@@ -84,11 +84,16 @@ def run_make(reports_dir: Path) -> Callable[..., Finished]:
 
 @pytest.fixture(scope="session")
 def runner_module() -> ModuleType:
-    """loadtest/run.py imported as a module (it needs nothing beyond the standard library)."""
+    """loadtest/run.py imported as a module, with its folder on the path as when it runs (it
+    imports its siblings: processes.py, procfs.py, summary.py; no third-party package)."""
     spec = importlib.util.spec_from_file_location("loadtest_run", RUNNER)
     assert spec is not None
     assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up while being built
-    spec.loader.exec_module(module)
+    sys.path.insert(0, str(RUNNER.parent))
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(RUNNER.parent))
     return module

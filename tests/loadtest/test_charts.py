@@ -14,6 +14,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+from matplotlib.colors import to_hex
 
 from tests.loadtest.conftest import REPO, SHORT, Finished
 
@@ -74,7 +75,8 @@ def _history(path: Path, rows: list[tuple[int, int, float, float, str, str]]) ->
 
 
 def test_knee_chart_marks_the_step_that_broke(charts: ModuleType, tmp_path: Path) -> None:
-    """A stress report folder gets both charts; N/A percentiles (no request yet) are gaps."""
+    """A stress report folder gets both charts; the step that broke is the red bar and the
+    title names the knee and the breach; N/A percentiles (no request yet) are gaps."""
     reports = tmp_path / "20260101T000000Z-stress"
     reports.mkdir()
     _history(
@@ -117,6 +119,17 @@ def test_knee_chart_marks_the_step_that_broke(charts: ModuleType, tmp_path: Path
     history = charts.read_history(reports / "locust_stats_history.csv")
     assert history["seconds"] == [0, 1, 2]
     assert history["p95"] == [None, 150, 900]
+
+    figure = charts.knee_figure(summary["shape"]["steps"], title="stress", p95_limit=500)
+    title = figure.texts[0].get_text()  # the suptitle
+    knee = "knee between 50 users (40 rps) and 100 users (85 rps), where p95 900 ms > 500 ms"
+    assert knee in title.splitlines(), title
+    throughput = figure.axes[0]
+    bars = {
+        label.get_text(): to_hex(bar.get_facecolor(), keep_alpha=False)
+        for label, bar in zip(throughput.get_xticklabels(), throughput.patches, strict=True)
+    }
+    assert bars == {"50": charts.BLUE.lower(), "100": charts.RED.lower()}
 
 
 def test_bench_chart_from_a_report(tmp_path: Path) -> None:

@@ -353,11 +353,13 @@ def test_redacted_urls_keep_no_credentials() -> None:
     assert redacted("rediss://:secret@[::1]/0") == "rediss://[::1]/0"
 
 
-def test_nonsense_lifetimes_are_refused() -> None:
-    """ttl, lock_ttl and timeout must be positive."""
-    client = Redis()
-    with pytest.raises(ValueError, match="ttl"):
-        SharedCache(client, ttl=0, stale_ttl=0, lock_ttl=1, wait_timeout=1, timeout=0.1, backoff=1)
+@pytest.mark.parametrize("name", ["ttl", "lock_ttl", "timeout"])
+@pytest.mark.parametrize("value", [0, -1])
+def test_nonsense_lifetimes_are_refused(name: str, value: float) -> None:
+    """ttl, lock_ttl and timeout must each be positive; the others being sane does not help."""
+    sane: dict[str, float] = {"ttl": 60, "lock_ttl": 1, "timeout": 0.1}
+    with pytest.raises(ValueError, match="ttl, lock_ttl and timeout > 0"):
+        SharedCache(Redis(), stale_ttl=0, wait_timeout=1, backoff=1, **{**sane, name: value})
 
 
 async def test_the_first_tier_keeps_a_shared_hit_only_as_long_as_it_has_left(

@@ -17,6 +17,17 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
+GATE_READS = [
+    "host",
+    "port",
+    "drain_delay",
+    "shutdown_grace",
+    "keep_alive_timeout",
+    "cache_ttl",
+    "cache_url",
+]
+"""The settings the gate's checks compare with the manifests."""
+
 
 @contextlib.contextmanager
 def _environment(env: dict[str, str]) -> Iterator[None]:
@@ -48,33 +59,24 @@ def _start(args: list[str], env: dict[str, str]) -> dict[str, Any]:
             return {
                 "error": "the CLI rejects these arguments: " + " ".join(stderr.getvalue().split())
             }
-        options = {k: v for k, v in vars(parsed).items() if k in Settings.model_fields}
         if not args or args[0] != "serve":
             return {"command": args[0] if args else ""}
         try:
-            settings = Settings(**options)
+            settings = Settings(
+                **{k: v for k, v in vars(parsed).items() if k in Settings.model_fields}
+            )
         except ValidationError as exc:
-            return {
-                "command": "serve",
-                "errors": [
-                    {
-                        "field": str(e["loc"][0]) if e["loc"] else "",
-                        "message": e["msg"],
-                        "input": str(e.get("input"))[:80],
-                    }
-                    for e in exc.errors()
-                ],
-            }
-    return {
-        "command": "serve",
-        "host": settings.host,
-        "port": settings.port,
-        "drain_delay": getattr(settings, "drain_delay", 0.0),
-        "shutdown_grace": settings.shutdown_grace,
-        "keep_alive_timeout": settings.keep_alive_timeout,
-        "cache_ttl": settings.cache_ttl,
-        "cache_url": str(settings.cache_url) if settings.cache_url else "",
-    }
+            errors = [
+                {
+                    "field": str(e["loc"][0]) if e["loc"] else "",
+                    "message": e["msg"],
+                    "input": str(e.get("input"))[:80],
+                }
+                for e in exc.errors()
+            ]
+            return {"command": "serve", "errors": errors}
+    facts = settings.model_dump(include=set(GATE_READS), mode="json")
+    return {"command": "serve", **facts, "cache_url": facts["cache_url"] or ""}
 
 
 def _probe_paths(app: Any, paths: list[str]) -> dict[str, dict[str, Any]]:

@@ -13,8 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from manifest_gate import appcheck, locustrefs, policy, runtime, schema, xrefs
-from manifest_gate.model import REPO, Finding, Obj, pod_labels, rel
+from manifest_gate import appcheck, invariants, locustrefs, policy, schema, xrefs
+from manifest_gate.model import REPO, Finding, Obj, rel
 from manifest_gate.render import render
 
 T = TypeVar("T")
@@ -30,78 +30,35 @@ def default_targets() -> list[Path]:
 
 
 def _tool(bin_dir: Path, name: str) -> str:
-    candidate = bin_dir / name
-    if candidate.exists():
-        return str(candidate)
-    found = shutil.which(name)
+    found = str(bin_dir / name) if (bin_dir / name).exists() else shutil.which(name)
     if found is None:
-        raise SystemExit(
-            f"manifest gate: {name} not found in {bin_dir} or on PATH (make manifests-venv)"
-        )
+        raise SystemExit(f"manifest gate: {name} not in {bin_dir} or on PATH (make manifests-venv)")
     return found
 
 
 def yamllint(paths: list[Path], *, yamllint_bin: str) -> list[Finding]:
     """yamllint's findings, each naming file:line:column and the key on that line."""
+    config = str(REPO / ".yamllint")
     result = subprocess.run(
-        [
-            yamllint_bin,
-            "--format",
-            "parsable",
-            "--config-file",
-            str(REPO / ".yamllint"),
-            *map(str, paths),
-        ],
+        [yamllint_bin, "--format", "parsable", "--config-file", config, *map(str, paths)],
         capture_output=True,
         text=True,
         check=False,
     )
     findings = []
-    for line in result.stdout.splitlines():
-        match = re.match(r"^(.*?):(\d+):(\d+): \[(\w+)\] (.*)$", line)
-        if not match:
-            continue
-        file, row, col, level, message = match.groups()
-        key = ""
-        try:
-            text = Path(file).read_text(encoding="utf-8").splitlines()[int(row) - 1]
-            key_match = re.match(r"^\s*(?:-\s*)?([^:#\s][^:#]*?):", text)
-            key = key_match.group(1) if key_match else ""
-        except (OSError, IndexError):
-            pass
+    for file, row, col, level, message in re.findall(
+        r"^(.*?):(\d+):(\d+): \[(\w+)\] (.*)$", result.stdout, re.MULTILINE
+    ):
+        lines = Path(file).read_text(encoding="utf-8").splitlines()
+        text = lines[int(row) - 1] if int(row) <= len(lines) else ""
+        key = re.match(r"^\s*(?:-\s*)?([^:#\s][^:#]*?):", text)
+        where = f"{rel(file)}:{row}:{col}"
         findings.append(
-            Finding("yamllint", f"{rel(file)}:{row}:{col}", "", key, f"{level}: {message}")
+            Finding("yamllint", where, "", key.group(1) if key else "", f"{level}: {message}")
         )
     if result.returncode not in (0, 1) and not findings:
         findings.append(Finding("yamllint", "", "", "", result.stderr.strip()))
     return findings
-
-
-def _runtime(objs: list[Obj]) -> list[Finding]:
-    """The checks of what only a running cluster would show (runtime.py) that need no app."""
-    apps = runtime.app_workloads(objs)
-    services = {
-        (s.namespace, s.name)
-        for s in objs
-        if s.kind == "Service"
-        and any(
-            xrefs._matches(
-                {
-                    str(k): str(v)
-                    for k, v in ((s.data.get("spec") or {}).get("selector") or {}).items()
-                },
-                pod_labels(w),
-            )
-            for w in apps
-            if w.namespace == s.namespace
-        )
-    }
-    return [
-        *runtime.rbac_scope(objs),
-        *runtime.egress_fence(objs, apps),
-        *runtime.metrics_unrouted(objs, services),
-        *runtime.redis_headroom(objs),
-    ]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -163,13 +120,12 @@ def main(argv: list[str] | None = None) -> int:
         )[0]
         found += xrefs.check(objs)
         found += locustrefs.check(objs)
-        found += policy.pss_restricted(objs)
-        found += _runtime(objs)
+        found += invariants.check(objs)
         by_target[rel(target)].extend(found)
 
     everything = [o for objs in renders.values() for o in objs]
     try:
-        app_findings = timed(
+        app_findings, serving = timed(
             "app",
             lambda: appcheck.check(
                 list(renders.values()), python=args.app_python, dockerfile=dockerfile
@@ -177,9 +133,11 @@ def main(argv: list[str] | None = None) -> int:
         )
     except RuntimeError as exc:  # the app itself does not import or build
         by_target.setdefault("", []).append(Finding("app", args.app_python, "", "", str(exc)))
-        app_findings = []
+        app_findings, serving = [], [[] for _ in renders]
     for obj, finding in app_findings:
         by_target[rel(obj.target)].append(finding)
+    for (target, objs), pods in zip(renders.items(), serving, strict=True):
+        by_target[rel(target)].extend(invariants.check_with_app(objs, pods))
     checkov_bin = _tool(args.tools_bin, "checkov")
     for obj, finding in timed(
         "checkov", lambda: policy.checkov(everything, checkov_bin=checkov_bin)

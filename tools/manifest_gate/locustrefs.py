@@ -16,11 +16,9 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from manifest_gate.model import Finding, Obj, containers, pod_labels, pod_spec
-from manifest_gate.xrefs import Index, _match_labels, _matches
+from manifest_gate.model import Finding, Obj, containers, image_name, pod_spec, selects
+from manifest_gate.xrefs import Index
 
-DEFAULT_MASTER_PORT = 5557
-DEFAULT_EXPECT_WORKERS = 1
 # Long option -> Locust's own environment variable for it.
 ENV = {
     "--host": "LOCUST_HOST",
@@ -30,263 +28,192 @@ ENV = {
     "--master": "LOCUST_MODE_MASTER",
     "--worker": "LOCUST_MODE_WORKER",
 }
-SHORT = {"-H": "--host"}
 FLAGS = {"--master", "--worker", "--headless", "--autostart", "--autoquit"}
-HOST_RULE = re.compile(r"\bHost\(\s*`([^`]+)`\s*\)")
+RUN_SCOPED = {"Job", "Pod"}
+"""Workloads whose pods end with their process; anything else restarts them."""
 
 
 @dataclass
-class Setting:
-    """One option's value and where it is written (an object and a field path in it)."""
-
-    value: str
-    obj: Obj
-    path: str
-
-    def finding(self, message: str) -> Finding:
-        return self.obj.finding("xref", self.path, message)
-
-
-@dataclass
-class LocustProcess:
-    """A container that runs `locust`, with the options it would start with."""
+class Locust:
+    """A container that runs `locust`: {option: (value, object that sets it, field path)}."""
 
     obj: Obj
     cpath: str
-    options: dict[str, Setting] = field(default_factory=dict)
+    options: dict[str, tuple[str, Obj, str]] = field(default_factory=dict)
 
     @property
     def role(self) -> str:
         for role in ("master", "worker"):
-            flag = self.options.get(f"--{role}")
-            if flag is not None and flag.value.lower() not in {"false", "0", ""}:
+            if self.options.get(f"--{role}", ("false",))[0].lower() not in {"false", "0", ""}:
                 return role
         return "standalone"
 
-    def where(self, option: str) -> Setting:
-        """The option's setting, or the container's args when it is not set at all."""
-        return self.options.get(option) or Setting("", self.obj, f"{self.cpath}.args")
+    def value(self, option: str, default: str = "") -> str:
+        return self.options.get(option, (default,))[0]
+
+    def finding(self, option: str, message: str) -> Finding:
+        """A finding on where `option` is set (the container's args when it is not)."""
+        _, obj, path = self.options.get(option) or ("", self.obj, f"{self.cpath}.args")
+        return obj.finding("xref", path, message)
 
 
-def _image_name(image: str) -> str:
-    return image.split("@", 1)[0].rsplit("/", 1)[-1].split(":", 1)[0]
-
-
-def _is_locust(container: dict[str, Any]) -> bool:
-    command = container.get("command") or []
-    if command and str(command[0]).rsplit("/", 1)[-1] == "locust":
-        return True
-    image = _image_name(str(container.get("image", "")))
-    return not command and ("locust" in image or "loadtest" in image)
-
-
-def _collect(objs: list[Obj], index: Index) -> list[LocustProcess]:
-    found = []
-    for obj in objs:
-        located = pod_spec(obj)
-        if located is None:
-            continue
-        for cpath, container in containers(*located):
-            if not _is_locust(container):
-                continue
-            process = LocustProcess(obj, cpath)
-            _read_env(process, container, index)
-            _read_argv(process, container)
-            found.append(process)
-    return found
-
-
-def _read_env(process: LocustProcess, container: dict[str, Any], index: Index) -> None:
+def processes(objs: list[Obj], index: Index) -> Iterator[Locust]:
+    """Every Locust container of the render, with its options."""
     wanted = {env: option for option, env in ENV.items()}
-    for source in container.get("envFrom") or []:
-        ref = source.get("configMapRef") or {}
-        cm = index.get("ConfigMap", process.obj.namespace, str(ref.get("name")))
-        if cm is None:
-            continue  # xrefs reports a missing ConfigMap
-        for key, value in (cm.data.get("data") or {}).items():
-            name = source.get("prefix", "") + key
-            if name in wanted:
-                process.options[wanted[name]] = Setting(str(value), cm, f"data.{key}")
-    for i, env in enumerate(container.get("env") or []):
-        if env.get("name") in wanted and "value" in env:
-            process.options[wanted[env["name"]]] = Setting(
-                str(env["value"]), process.obj, f"{process.cpath}.env[{i}].value"
-            )
+    for obj in objs:
+        for cpath, c in containers(*pod_spec(obj)) if pod_spec(obj) else ():
+            command = [str(w) for w in c.get("command") or []]
+            image = image_name(c)
+            if not (command[:1] and command[0].rsplit("/", 1)[-1] == "locust") and (
+                command or not ("locust" in image or "loadtest" in image)
+            ):
+                continue
+            found = Locust(obj, cpath)
+            for source in c.get("envFrom") or []:
+                ref = str((source.get("configMapRef") or {}).get("name"))
+                cm = index.get("ConfigMap", obj.namespace, ref)
+                for key, value in (cm.data.get("data") or {}).items() if cm else ():
+                    if (name := source.get("prefix", "") + key) in wanted:
+                        found.options[wanted[name]] = (str(value), cm, f"data.{key}")
+            for i, env in enumerate(c.get("env") or []):
+                if env.get("name") in wanted and "value" in env:
+                    where = (str(env["value"]), obj, f"{cpath}.env[{i}].value")
+                    found.options[wanted[env["name"]]] = where
+            words = [(f"command[{i}]", str(w)) for i, w in enumerate(c.get("command") or [])]
+            words += [(f"args[{i}]", str(w)) for i, w in enumerate(c.get("args") or [])]
+            n = 0
+            while n < len(words):
+                at, word = words[n]
+                option, equals, value = word.partition("=")
+                option = "--host" if option == "-H" else option
+                if option in FLAGS:
+                    value = "true"
+                elif option.startswith("-") and not equals and n + 1 < len(words):
+                    n, value = n + 1, words[n + 1][1]
+                if option.startswith("-"):
+                    found.options[option] = (value, obj, f"{cpath}.{at}")
+                n += 1
+            yield found
 
 
-def _read_argv(process: LocustProcess, container: dict[str, Any]) -> None:
-    words = [("command", i, str(w)) for i, w in enumerate(container.get("command") or [])]
-    words += [("args", i, str(w)) for i, w in enumerate(container.get("args") or [])]
-    n = 0
-    while n < len(words):
-        key, i, word = words[n]
-        path = f"{process.cpath}.{key}[{i}]"
-        option, _, value = word.partition("=")
-        option = SHORT.get(option, option)
-        if option in FLAGS:
-            process.options[option] = Setting("true", process.obj, path)
-        elif option.startswith("-") and "=" in word:
-            process.options[option] = Setting(value, process.obj, path)
-        elif option.startswith("-") and n + 1 < len(words):
-            n += 1
-            process.options[option] = Setting(words[n][2], process.obj, path)
-        n += 1
+def is_load_test(objs: list[Obj]) -> bool:
+    """Whether the render runs a Locust master (a load test)."""
+    return any(p.role == "master" for p in processes(objs, Index(objs)))
 
 
 def service_for(host: str, namespace: str, index: Index) -> Obj | None:
     """The Service a cluster DNS name (`svc`, `svc.ns`, `svc.ns.svc[.cluster.local]`) names."""
     parts = host.lower().rstrip(".").split(".")
-    if len(parts) == 1:
-        name, ns = parts[0], namespace
-    elif len(parts) == 2 or parts[2] == "svc":
-        name, ns = parts[0], parts[1]
-    else:
+    if len(parts) > 2 and parts[2] != "svc":
         return None
-    return index.get("Service", ns, name)
+    return index.get("Service", parts[1] if len(parts) > 1 else namespace, parts[0])
 
 
-def _selected(service: Obj, index: Index) -> list[Obj]:
-    selector = _match_labels({"matchLabels": (service.data.get("spec") or {}).get("selector")})
-    return [w for w in index.workloads(service.namespace) if _matches(selector, pod_labels(w))]
-
-
-def _has_port(service: Obj, port: int) -> bool:
+def _port(service: Obj, port: Any) -> bool:
     return any(p.get("port") == port for p in (service.data.get("spec") or {}).get("ports") or [])
 
 
-def _int(setting: Setting | None, default: int) -> int | None:
-    if setting is None:
-        return default
-    try:
-        return int(setting.value)
-    except ValueError:
-        return None
-
-
-RUN_SCOPED = {"Job", "Pod"}
-"""Workloads whose pods end with their process; anything else restarts them."""
-
-
-def is_load_test(objs: list[Obj]) -> bool:
-    """Whether the render runs a Locust master (a load test)."""
-    return any(p.role == "master" for p in _collect(objs, Index(objs)))
-
-
-def _replicas(obj: Obj) -> Any:
-    """How many worker processes a workload runs: a Job's parallelism, else its replicas."""
-    spec = obj.data.get("spec") or {}
-    return spec.get("parallelism", 1) if obj.kind == "Job" else spec.get("replicas", 1)
+def _int(text: str) -> int | None:
+    return int(text) if text.isdigit() else None
 
 
 def check(objs: list[Obj]) -> list[Finding]:
     """Every Locust finding of one render."""
     index = Index(objs)
-    processes = _collect(objs, index)
-    findings: list[Finding] = [
-        worker.obj.finding(
+    found = list(processes(objs, index))
+    workers = [p for p in found if p.role == "worker"]
+    findings = [
+        w.obj.finding(
             "runtime",
             "kind",
-            f"Locust workers in a {worker.obj.kind} outlive the run: when the master ends they "
-            "are told to quit, get restarted, find no master and crash-loop, and the next run "
+            f"Locust workers in a {w.obj.kind} outlive the run: when the master ends they are "
+            "told to quit, get restarted, find no master and crash-loop, and the next run "
             "waits on them; run them as a Job beside the master's",
         )
-        for worker in processes
-        if worker.role == "worker" and worker.obj.kind not in RUN_SCOPED
+        for w in workers
+        if w.obj.kind not in RUN_SCOPED
     ]
-    masters_of: dict[int, list[LocustProcess]] = {}
-    lost = 0
-    for worker in (p for p in processes if p.role == "worker"):
-        found = list(_worker(worker, processes, index, masters_of))
-        lost += bool(found)
-        findings.extend(found)
-    for master in (p for p in processes if p.role == "master"):
-        if not lost:  # workers that cannot find a master are reported already
-            findings.extend(_expect_workers(master, masters_of))
+    served: dict[int, list[Locust]] = {}
+    lost = False  # workers that cannot find a master: counting them says nothing more
+    for worker in workers:
+        host = worker.value("--master-host", "127.0.0.1")
+        service = service_for(host, worker.obj.namespace, index)
+        if service is None:
+            findings.append(
+                worker.finding(
+                    "--master-host",
+                    f"the worker dials {host!r}, which "
+                    "is not a Service of this render: it would never reach its master",
+                )
+            )
+            lost = True
+            continue
+        port = _int(worker.value("--master-port", "5557"))
+        if not _port(service, port):
+            findings.append(
+                worker.finding(
+                    "--master-port",
+                    f"Service {service.namespace}/"
+                    f"{service.name} has no port {port} for the worker to dial",
+                )
+            )
+        masters = [p for p in found if p.role == "master" and selects(service, p.obj)]
+        lost = lost or not masters
+        if not masters:
+            findings.append(
+                worker.finding(
+                    "--master-host",
+                    f"Service {service.namespace}/{service.name} selects no Locust master",
+                )
+            )
+        for master in masters:
+            served.setdefault(id(master), []).append(worker)
+    for master in (p for p in found if p.role == "master"):
+        if not lost:
+            findings.extend(_expect_workers(master, served.get(id(master), [])))
         findings.extend(_target(master, index))
     return findings
 
 
-def _worker(
-    worker: LocustProcess,
-    processes: list[LocustProcess],
-    index: Index,
-    masters_of: dict[int, list[LocustProcess]],
-) -> Iterator[Finding]:
-    setting = worker.where("--master-host")
-    host = setting.value or "127.0.0.1"
-    service = service_for(host, worker.obj.namespace, index)
-    if service is None:
-        yield setting.finding(
-            f"the worker dials {host!r}, which is not a Service of this render: it would never "
-            "reach its master"
-        )
-        return
-    port = _int(worker.options.get("--master-port"), DEFAULT_MASTER_PORT)
-    if port is None or not _has_port(service, port):
-        yield worker.where("--master-port").finding(
-            f"Service {service.namespace}/{service.name} has no port {port} for the worker to dial"
-        )
-    pods = _selected(service, index)
-    masters = [p for p in processes if p.role == "master" and p.obj in pods]
-    if not masters:
-        yield setting.finding(
-            f"Service {service.namespace}/{service.name} selects no Locust master "
-            f"(it selects {sorted(w.ident for w in pods) or 'no pods'})"
-        )
-    for master in masters:
-        masters_of.setdefault(id(master), []).append(worker)
+def _expect_workers(master: Locust, workers: list[Locust]) -> Iterator[Finding]:
+    expected = _int(master.value("--expect-workers", "1"))
+    spec = [w.obj.data.get("spec") or {} for w in workers]
+    counts = [
+        s.get("parallelism", 1) if w.obj.kind == "Job" else s.get("replicas", 1)
+        for w, s in zip(workers, spec, strict=True)
+    ]
+    if expected is None or not all(isinstance(c, int) for c in counts) or sum(counts) >= expected:
+        return  # enough, or not numbers to compare
+    names = ", ".join(
+        f"{w.obj.ident} {'parallelism' if w.obj.kind == 'Job' else 'replicas'} {c}"
+        for w, c in zip(workers, counts, strict=True)
+    )
+    yield master.finding(
+        "--expect-workers",
+        f"the master waits for {expected} worker(s) but "
+        f"{sum(counts)} run{f' ({names})' if names else ''}: the test would never start",
+    )
 
 
-def _expect_workers(
-    master: LocustProcess, masters_of: dict[int, list[LocustProcess]]
-) -> Iterator[Finding]:
-    expected = _int(master.options.get("--expect-workers"), DEFAULT_EXPECT_WORKERS)
-    workers = masters_of.get(id(master), [])
-    counts = [_replicas(w.obj) for w in workers]
-    if expected is None or any(not isinstance(c, int) for c in counts):
-        return  # not a number, or scaled by something else: nothing to compare
-    running = sum(counts)  # type: ignore[arg-type]
-    if running < expected:
-        names = ", ".join(
-            f"{w.obj.ident} {'parallelism' if w.obj.kind == 'Job' else 'replicas'} {c}"
-            for w, c in zip(workers, counts, strict=True)
-        )
-        yield master.where("--expect-workers").finding(
-            f"the master waits for {expected} worker(s) but {running} run"
-            f"{f' ({names})' if names else ''}: the test would never start"
-        )
-
-
-def _target(master: LocustProcess, index: Index) -> Iterator[Finding]:
-    setting = master.options.get("--host")
-    if setting is None or not setting.value:
-        yield master.where("--host").finding(
-            "no --host or LOCUST_HOST: Locust would load locust.conf's host, which is no "
-            "Service of this render"
-        )
-        return
-    url = urlsplit(setting.value)
+def _target(master: Locust, index: Index) -> Iterator[Finding]:
+    target = master.value("--host")
+    url = urlsplit(target)
     host = url.hostname or ""
     service = service_for(host, master.obj.namespace, index) if url.scheme else None
     if service is None:
-        yield setting.finding(
-            f"{setting.value!r}: {host or 'the host'} is not a Service of this render, so the "
-            "test would not load this deployment"
+        yield master.finding(
+            "--host",
+            f"{target!r}: {host or 'no host'} is not a Service of this "
+            "render (or no --host / LOCUST_HOST), so the test would not load this deployment",
         )
         return
-    try:
-        port = url.port or (443 if url.scheme == "https" else 80)
-    except ValueError:
-        port = 0
-    if not _has_port(service, port):
-        yield setting.finding(f"Service {service.namespace}/{service.name} has no port {port}")
-    behind = _selected(service, index)
-    traefik = any(
-        _image_name(str(c.get("image", ""))) == "traefik"
-        for w in behind
-        for _, c in containers(*pod_spec(w))  # type: ignore[misc]
-    )
-    if not traefik:
+    port = url.port or (443 if url.scheme == "https" else 80)
+    if not _port(service, port):
+        yield master.finding(
+            "--host", f"Service {service.namespace}/{service.name} has no port {port}"
+        )
+    behind = [pod_spec(w) for w in index.workloads(service.namespace) if selects(service, w)]
+    if not any(image_name(c) == "traefik" for p in behind if p for _, c in containers(*p)):
         return
     hosts = sorted(
         {
@@ -294,11 +221,13 @@ def _target(master: LocustProcess, index: Index) -> Iterator[Finding]:
             for route in index.objs
             if route.kind == "IngressRoute" and route.namespace == service.namespace
             for r in (route.data.get("spec") or {}).get("routes") or []
-            for name in HOST_RULE.findall(str(r.get("match", "")))
+            for name in re.findall(r"\bHost\(\s*`([^`]+)`\s*\)", str(r.get("match", "")))
         }
     )
     if host not in hosts:
-        yield setting.finding(
-            f"Traefik routes by Host and no IngressRoute in {service.namespace} matches "
-            f"Host(`{host}`) (they match {hosts or 'no Host'}): every request would get 404"
+        yield master.finding(
+            "--host",
+            f"Traefik routes by Host and no IngressRoute in "
+            f"{service.namespace} matches Host(`{host}`) (they match {hosts or 'no Host'}): "
+            "every request would get 404",
         )

@@ -146,15 +146,8 @@ class Obj:
     def target_files(self) -> Iterator[Path]:
         """The YAML and env files of the kustomization that rendered this object."""
         for path in sorted(self.target.iterdir()):
-            if (
-                path.is_file()
-                and path.suffix in {".yaml", ".yml", ".env"}
-                and path.name
-                not in {
-                    "kustomization.yaml",
-                    "expect.yaml",
-                }
-            ):
+            skip = path.name in {"kustomization.yaml", "expect.yaml"}
+            if path.is_file() and path.suffix in {".yaml", ".yml", ".env"} and not skip:
                 yield path
 
 
@@ -193,17 +186,28 @@ def pod_spec(obj: Obj) -> tuple[str, dict[str, Any]] | None:
 
 def pod_labels(obj: Obj) -> dict[str, str]:
     """Labels of the pods a workload creates (a Pod's own labels)."""
-    if obj.kind == "Pod":
-        meta = obj.data.get("metadata") or {}
-    else:
-        path = POD_SPEC_PATHS.get(obj.kind)
-        if path is None:
-            return {}
-        node: Any = obj.data
-        for key in path[:-1]:
-            node = node.get(key) if isinstance(node, dict) else None
-        meta = (node or {}).get("metadata") or {}
+    node: Any = obj.data
+    for key in POD_SPEC_PATHS.get(obj.kind, ("",))[:-1]:
+        node = node.get(key) if isinstance(node, dict) else None
+    meta = (node or {}).get("metadata") or {} if obj.kind in POD_SPEC_PATHS else {}
     return {str(k): str(v) for k, v in (meta.get("labels") or {}).items()}
+
+
+def matches(selector: Any, labels: dict[str, str]) -> bool:
+    """Whether a non-empty equality selector (`{k: v}`) selects pods with `labels`."""
+    selector = {str(k): str(v) for k, v in (selector or {}).items()}
+    return bool(selector) and all(labels.get(k) == v for k, v in selector.items())
+
+
+def selects(service: Obj, workload: Obj) -> bool:
+    """Whether a Service sends traffic to the pods of a workload (same namespace, selector)."""
+    selector = (service.data.get("spec") or {}).get("selector")
+    return service.namespace == workload.namespace and matches(selector, pod_labels(workload))
+
+
+def image_name(container: dict[str, Any]) -> str:
+    """`traefik` for `docker.io/traefik:v3.7.9@sha256:...`."""
+    return str(container.get("image", "")).split("@", 1)[0].rsplit("/", 1)[-1].split(":", 1)[0]
 
 
 def containers(spec_path: str, spec: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from manifest_gate.model import Finding, Obj, containers, pod_labels, pod_spec
+from manifest_gate.model import Finding, Obj, containers, matches, pod_labels, pod_spec
 
 
 class Index:
@@ -26,10 +26,6 @@ class Index:
         for obj in self.objs:
             if obj.namespace == namespace and pod_spec(obj) is not None:
                 yield obj
-
-
-def _matches(selector: dict[str, str], labels: dict[str, str]) -> bool:
-    return bool(selector) and all(labels.get(k) == v for k, v in selector.items())
 
 
 def _match_labels(selector: Any) -> dict[str, str]:
@@ -54,7 +50,7 @@ def _check_one(obj: Obj, index: Index) -> Iterator[Finding]:
         yield from _service(obj, index)
     if obj.kind in {"Deployment", "ReplicaSet", "StatefulSet", "DaemonSet"}:
         selector = _match_labels(spec.get("selector"))
-        if not _matches(selector, pod_labels(obj)):
+        if not matches(selector, pod_labels(obj)):
             yield obj.finding(
                 "xref", "spec.selector.matchLabels", f"{selector} does not match the pod template"
             )
@@ -79,11 +75,11 @@ def _check_one(obj: Obj, index: Index) -> Iterator[Finding]:
         yield from _binding(obj, index)
     if obj.kind == "PodDisruptionBudget":
         selector = _match_labels(spec.get("selector"))
-        if not any(_matches(selector, pod_labels(w)) for w in index.workloads(ns)):
+        if not any(matches(selector, pod_labels(w)) for w in index.workloads(ns)):
             yield obj.finding("xref", "spec.selector.matchLabels", f"{selector} matches no pods")
     if obj.kind == "NetworkPolicy":
         selector = _match_labels(spec.get("podSelector"))
-        if selector and not any(_matches(selector, pod_labels(w)) for w in index.workloads(ns)):
+        if selector and not any(matches(selector, pod_labels(w)) for w in index.workloads(ns)):
             yield obj.finding("xref", "spec.podSelector.matchLabels", f"{selector} matches no pods")
     if obj.kind in {"IngressRoute", "IngressRouteTCP"} and obj.api_version.startswith("traefik."):
         yield from _ingressroute(obj, index)
@@ -97,7 +93,7 @@ def _service(obj: Obj, index: Index) -> Iterator[Finding]:
     selector = {str(k): str(v) for k, v in (spec.get("selector") or {}).items()}
     if not selector:
         return  # a Service without selector has hand-made EndpointSlices
-    selected = [w for w in index.workloads(obj.namespace) if _matches(selector, pod_labels(w))]
+    selected = [w for w in index.workloads(obj.namespace) if matches(selector, pod_labels(w))]
     if not selected:
         yield obj.finding(
             "xref", "spec.selector", f"{selector} matches the pods of no workload in this render"
@@ -235,7 +231,14 @@ def _ingressroute(obj: Obj, index: Index) -> Iterator[Finding]:
                     f"spec.routes[{r}].services[{s}].name",
                     f"{kind} {ns}/{svc.get('name')} is not in this render",
                 )
-            elif kind == "Service" and "port" in svc:
+            transport = svc.get("serversTransport")
+            if transport and index.get("ServersTransport", obj.namespace, transport) is None:
+                yield obj.finding(
+                    "xref",
+                    f"spec.routes[{r}].services[{s}].serversTransport",
+                    f"ServersTransport {obj.namespace}/{transport} is not in this render",
+                )
+            if target is not None and kind == "Service" and "port" in svc:
                 ports = (target.data.get("spec") or {}).get("ports") or []
                 if not any(svc["port"] in (p.get("name"), p.get("port")) for p in ports):
                     yield obj.finding(

@@ -57,8 +57,8 @@ def env_proxy(scheme: str, host: str) -> str | None:
 
     What aiohttp's `trust_env=True` looks up, with the same standard-library functions; the
     transport asks once per host. aiohttp asks (and reads netrc) in a worker thread on every
-    request: ~0.25 ms of CPU per cache miss and a thread wake-up in its latency (measured,
-    docs/benchmarks.md "Upstream client"), for an environment that does not change.
+    request: CPU on every cache miss and a thread wake-up in its latency (measured in
+    docs/benchmarks.md, "Upstream client"), for an environment that does not change.
     """
     if urllib.request.proxy_bypass(host):
         return None

@@ -118,8 +118,8 @@ class UpstreamClient:
         request = httpx.Request("GET", request_url(url, params), headers=self._headers)
         try:
             async with asyncio.timeout_at(give_up_at):
-                # The first attempt runs bare: stamina's machinery costs ~70 us a call, a tenth
-                # of a cache miss's CPU budget, and most calls succeed at once.
+                # The first attempt runs bare: stamina's machinery is a noticeable share of a
+                # miss's CPU (docs/benchmarks.md, "Costs behind the code"), and most succeed.
                 try:
                     return await self._attempt(request, decode, not_found_status)
                 except _Transient as exc:
@@ -244,7 +244,8 @@ def encode_query(params: Mapping[str, str]) -> str:
     return "&".join([f"{_quote(name)}={_quote(value)}" for name, value in params.items()])
 
 
-# Keys, units, languages, API keys and popular cities recur: quote each once (~2 us a call).
+# Keys, units, languages, API keys and popular cities recur: quote each once (the cost of a
+# call: docs/benchmarks.md, "Costs behind the code").
 _quote = lru_cache(maxsize=4096)(quote_plus)
 
 

@@ -41,9 +41,9 @@ class CityWeatherFastPath:
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        # Parsing and checking a name costs ~8 us, and popular cities come back again and
-        # again. Only valid queries are kept (a rejected request leaves nothing behind), only
-        # for short URLs, and at most MEMO_ENTRIES of them, the oldest dropped first.
+        # Parsing and checking a name has a cost (docs/benchmarks.md), and popular cities come
+        # back again and again. Only valid queries are kept (a rejected request leaves nothing
+        # behind), only for short URLs, and at most MEMO_ENTRIES of them, the oldest first out.
         self._memo: dict[tuple[str, bytes], WeatherQuery] = {}
 
     @property

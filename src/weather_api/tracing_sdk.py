@@ -1,0 +1,263 @@
+"""Tracing when it is on: the SDK's provider and the app's spans. Imported by `tracing.setup` only.
+
+Spans of one request:
+
+    GET /{city}/{country}/        SERVER, opentelemetry-instrumentation-asgi; the client's
+    |                             `traceparent` is its parent; no receive/send children
+    +- cache lookup               outcome: hit | miss | stale | coalesced | negative
+       +- GET <provider>          CLIENT, one per upstream attempt: provider, attempt number,
+                                  status, URL with `appid` redacted; sends `traceparent` upstream
+
+The attempt spans are children of the lookup that started the fill (the fill's task inherits
+its context); lookups that joined it (coalesced) have none. Why not the aiohttp-client
+instrumentation: its newest release (0.66b1) pins opentelemetry-api 1.45.1, while FastAPI
+needs the 1.45.2 that the rest of this family is at; and it would write each attempt's URL
+with the key in it. The span here is the SDK's API, the header is the SDK's propagator.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import time
+from typing import TYPE_CHECKING, Any
+
+import httpx
+from opentelemetry import propagate, trace
+from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+from opentelemetry.metrics import NoOpMeterProvider
+from opentelemetry.sdk.resources import SERVICE_NAME, SERVICE_VERSION, Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter
+from opentelemetry.trace import SpanKind, StatusCode
+from opentelemetry.util.http import get_excluded_urls, parse_excluded_urls
+
+from weather_api import __version__, logs
+from weather_api.cache import Cached, CacheStatus
+from weather_api.locations import WeatherQuery
+from weather_api.providers.base import WeatherProvider
+from weather_api.service import WeatherCache, WeatherService
+from weather_api.shared_cache import SharedCache
+
+if TYPE_CHECKING:
+    from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+DEFAULT_SERVICE_NAME = "weather-api"
+"""service.name when neither OTEL_SERVICE_NAME nor OTEL_RESOURCE_ATTRIBUTES names one."""
+UNTRACED_PATHS = r"/healthz$,/readyz$,/metrics$"
+"""Probes and scrapes make no spans, unless OTEL_PYTHON_(ASGI_)EXCLUDED_URLS says otherwise."""
+
+CACHE_OUTCOME = "weather_api.cache.outcome"
+PROVIDER = "weather_api.upstream.provider"
+ATTEMPT = "weather_api.upstream.attempt"
+_ATTEMPT_KEY = "weather_api.attempt"  # in httpx.Request.extensions: retries reuse the request
+
+# Query parameters whose values never go into a span (OpenWeatherMap's key, ours or a client's).
+_SECRET_VALUE = re.compile(r"((?:^|[?&])(?:appid|api_key|apikey|key)=)[^&#\s]*", re.IGNORECASE)
+_URL_ATTRIBUTES = ("http.url", "url.full", "http.target", "url.query")
+
+
+class Tracing:
+    """A tracer provider configured from OTEL_*, and the app's hooks into it."""
+
+    def __init__(self, *, provider: str, exporter: SpanExporter | None = None) -> None:
+        # The sampler comes from OTEL_TRACES_SAMPLER/_ARG (default: parentbased_always_on).
+        self.provider = TracerProvider(resource=_resource())
+        if exporter is None:
+            from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+            # Endpoint, headers, timeout and compression from OTEL_EXPORTER_OTLP_*.
+            self.provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+        else:
+            self.provider.add_span_processor(SimpleSpanProcessor(exporter))
+        self.tracer = self.provider.get_tracer("weather_api", __version__)
+        self._upstream = provider
+        logs.set_context_fields(trace_fields)
+
+    def middleware(self, app: ASGIApp) -> ASGIApp:
+        """`app` inside a SERVER span per request (outermost: log lines carry its ids)."""
+        configured = any(os.environ.get(f"OTEL_PYTHON_{n}EXCLUDED_URLS") for n in ("ASGI_", ""))
+        excluded = get_excluded_urls("ASGI") if configured else parse_excluded_urls(UNTRACED_PATHS)
+        return OpenTelemetryMiddleware(
+            _RouteName(app),
+            excluded_urls=excluded,
+            default_span_details=_method_only,
+            server_request_hook=_redact_client_query,
+            tracer_provider=self.provider,
+            meter_provider=NoOpMeterProvider(),  # /metrics is the metrics interface
+            exclude_spans=["receive", "send"],
+        )
+
+    def transport(self, inner: httpx.AsyncBaseTransport) -> httpx.AsyncBaseTransport:
+        """The upstream transport, with a span per attempt and `traceparent` sent upstream."""
+        return TracedTransport(inner, tracer=self.tracer, provider=self._upstream)
+
+    def service(
+        self,
+        provider: WeatherProvider,
+        *,
+        cache: WeatherCache | None,
+        batch_concurrency: int,
+        shared: SharedCache | None = None,
+    ) -> WeatherService:
+        """A WeatherService whose cache lookups are spans."""
+        return TracedWeatherService(
+            provider,
+            tracer=self.tracer,
+            cache=cache,
+            batch_concurrency=batch_concurrency,
+            shared=shared,
+        )
+
+    async def aclose(self) -> None:
+        """Export what is left (off the event loop: it may wait on the receiver) and stop."""
+        logs.set_context_fields(None)
+        await asyncio.to_thread(self.provider.shutdown)
+
+
+def trace_fields() -> dict[str, Any]:
+    """`trace_id` and `span_id` of the current span, for log lines; empty outside a trace."""
+    context = trace.get_current_span().get_span_context()
+    if not context.is_valid:
+        return {}
+    return {"trace_id": f"{context.trace_id:032x}", "span_id": f"{context.span_id:016x}"}
+
+
+def redact(url: str) -> str:
+    """`url` with the values of key parameters (appid, ...) replaced by REDACTED."""
+    return _SECRET_VALUE.sub(r"\1REDACTED", url) if "=" in url else url
+
+
+def _resource() -> Resource:
+    resource = Resource.create({SERVICE_VERSION: __version__})  # reads OTEL_SERVICE_NAME etc.
+    if str(resource.attributes.get(SERVICE_NAME, "")).startswith("unknown_service"):
+        resource = resource.merge(Resource({SERVICE_NAME: DEFAULT_SERVICE_NAME}))
+    return resource
+
+
+def _method_only(scope: Scope) -> tuple[str, dict[str, Any]]:
+    # The instrumentation's default names the span after the path (a city per name); the
+    # route template is known only once routed, and _RouteName renames the span then.
+    method = scope.get("method", "HTTP")
+    return method if method.isalpha() and method.isupper() else "HTTP", {}
+
+
+def _redact_client_query(span: trace.Span, scope: Scope) -> None:
+    # Clients of an OpenWeatherMap-shaped API may well send their OpenWeatherMap key.
+    if not scope.get("query_string") or not span.is_recording():
+        return
+    attributes = getattr(span, "attributes", None) or {}
+    for name in _URL_ATTRIBUTES:
+        value = attributes.get(name)
+        if isinstance(value, str):
+            span.set_attribute(name, redact(value))
+
+
+class _RouteName:
+    """Names the request's span after its route template once the app has routed it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        span = trace.get_current_span()
+
+        async def send_named(message: Message) -> None:
+            # Routed by now; the span ends with the last body message, so name it here.
+            if message["type"] == "http.response.start":
+                # As observability._route_template reads it: the fast path's, or FastAPI's.
+                route = scope.get("route")
+                template = scope.get("weather_api.route") or getattr(route, "path", None)
+                if template:
+                    span.update_name(f"{_method_only(scope)[0]} {template}")
+                    span.set_attribute("http.route", template)
+            await send(message)
+
+        await self.app(scope, receive, send_named)
+
+
+class TracedWeatherService(WeatherService):
+    """WeatherService with a `cache lookup` span around each lookup, its outcome an attribute."""
+
+    def __init__(
+        self,
+        provider: WeatherProvider,
+        *,
+        tracer: trace.Tracer,
+        cache: WeatherCache | None,
+        batch_concurrency: int,
+        shared: SharedCache | None = None,
+    ) -> None:
+        super().__init__(provider, cache=cache, batch_concurrency=batch_concurrency, shared=shared)
+        self._tracer = tracer
+
+    def cached(self, query: WeatherQuery) -> Cached[bytes] | None:
+        """As WeatherService.cached, with a span for a hit (a miss goes on to `current`)."""
+        started = time.time_ns()
+        found = super().cached(query)
+        if found is not None:
+            span = self._tracer.start_span(
+                "cache lookup", start_time=started, attributes={CACHE_OUTCOME: "hit"}
+            )
+            span.end()
+        return found
+
+    async def current(self, query: WeatherQuery) -> Cached[bytes]:
+        """As WeatherService.current, inside a span saying how the cache answered."""
+        outcome = self.lookup_outcome(query)
+        with self._tracer.start_as_current_span(
+            "cache lookup", attributes={CACHE_OUTCOME: outcome}
+        ) as span:
+            found = await super().current(query)
+            if found.status is CacheStatus.STALE:
+                span.set_attribute(CACHE_OUTCOME, "stale")
+            return found
+
+
+class TracedTransport(httpx.AsyncBaseTransport):
+    """Wraps the upstream transport: each request it sends (one attempt) is a CLIENT span."""
+
+    def __init__(
+        self, inner: httpx.AsyncBaseTransport, *, tracer: trace.Tracer, provider: str
+    ) -> None:
+        self._inner = inner
+        self._tracer = tracer
+        self._provider = provider
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        """Send `request` inside its attempt's span, with the span's `traceparent`."""
+        extensions = request.extensions
+        attempt = extensions[_ATTEMPT_KEY] = extensions.get(_ATTEMPT_KEY, 0) + 1
+        url = request.url
+        attributes: dict[str, Any] = {
+            PROVIDER: self._provider,
+            ATTEMPT: attempt,
+            "http.request.method": request.method,
+            "url.full": redact(str(url.copy_with(username=None, password=None))),
+            "server.address": url.host,
+        }
+        if url.port is not None:
+            attributes["server.port"] = url.port
+        with self._tracer.start_as_current_span(
+            f"{request.method} {self._provider}", kind=SpanKind.CLIENT, attributes=attributes
+        ) as span:
+            propagate.inject(request.headers)  # W3C traceparent (OTEL_PROPAGATORS)
+            try:
+                response = await self._inner.handle_async_request(request)
+            except Exception as exc:
+                span.set_attribute("error.type", type(exc).__qualname__)
+                raise
+            status = response.status_code
+            span.set_attribute("http.response.status_code", status)
+            if status >= 400:
+                span.set_attribute("error.type", str(status))
+                span.set_status(StatusCode.ERROR)
+            return response
+
+    async def aclose(self) -> None:
+        """Close the wrapped transport."""
+        await self._inner.aclose()

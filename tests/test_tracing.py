@@ -186,6 +186,27 @@ async def test_a_miss_is_a_tree_from_the_clients_trace_to_each_upstream_attempt(
     assert API_KEY not in everything_in(exporter.get_finished_spans())
 
 
+async def test_an_unsampled_request_makes_no_spans_and_still_passes_its_trace_on() -> None:
+    """A client's traceparent that is not sampled (flags 00) is honoured: no span is
+    recorded for it, hit or miss, and the upstream still learns the trace, unsampled."""
+    exporter = InMemorySpanExporter()
+    unsampled = f"00-{TRACE_ID}-{CLIENT_SPAN_ID}-00"
+    async with (
+        upstream((200, owm_london())) as fake,
+        traced_app(owm_settings(fake.url), exporter) as client,
+    ):
+        for cache in ("miss", "hit"):
+            response = await client.get("/London/GB/", headers={"traceparent": unsampled})
+            assert response.headers["x-cache"] == cache
+        sampled = await client.get("/Paris/FR/")  # and the exporter does receive spans
+        assert sampled.status_code == 200
+    assert trace_of(exporter.get_finished_spans(), TRACE_ID) == []
+    assert len(exporter.get_finished_spans()) == 3  # Paris: request, lookup, attempt
+    (header, _) = (h["traceparent"] for h in fake.seen)
+    assert header.startswith(f"00-{TRACE_ID}-")
+    assert header.endswith("-00")
+
+
 async def test_cache_lookup_outcomes_hit_miss_coalesced_stale_negative() -> None:
     """Each lookup's span says how the cache answered it."""
     exporter = InMemorySpanExporter()

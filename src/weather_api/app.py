@@ -155,9 +155,7 @@ def create_app(
         version=__version__,
         summary="Current weather for a city, in OpenWeatherMap's JSON shape.",
         lifespan=lifespan,
-        # No OpenTelemetry provider is configured; /metrics is the metrics interface. Off,
-        # FastAPI skips a per-request check of the global providers.
-        telemetry={"tracing": False, "metrics": False, "logs": False},
+        telemetry=tracing.fastapi_telemetry(traces),  # its request span, when tracing is on
         docs_url=None,  # routes/docs.py serves them with local assets
         redoc_url=None,
         openapi_tags=OPENAPI_TAGS,

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from weather_api.config import ConfigurationError
 
 if TYPE_CHECKING:
+    from fastapi.telemetry import TelemetryConfig
     from opentelemetry.sdk.trace.export import SpanExporter
 
     from weather_api.config import Settings
@@ -58,6 +59,16 @@ def check(settings: Settings, environ: Mapping[str, str] = os.environ) -> None:
             f"OTEL_TRACES_EXPORTER={exporter!r}: only 'otlp' is supported; to turn tracing "
             f"off, unset {SWITCH} and WEATHER_API_OTEL"
         )
+
+
+OFF: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False, "auto_configure": False}
+"""FastAPI's own OpenTelemetry support, all off: /metrics is the metrics interface, and off,
+FastAPI skips a per-request check of the global providers."""
+
+
+def fastapi_telemetry(traces: Tracing | None) -> TelemetryConfig:
+    """FastAPI's `telemetry=` argument: its request span when tracing is on, else nothing."""
+    return OFF if traces is None else traces.fastapi_telemetry()
 
 
 def setup(settings: Settings, *, exporter: SpanExporter | None = None) -> Tracing | None:

@@ -2,11 +2,17 @@
 
 Spans of one request:
 
-    GET /{city}/{country}/        SERVER, opentelemetry-instrumentation-asgi; the client's
-    |                             `traceparent` is its parent; no receive/send children
+    GET /{city}/{country}/        SERVER: FastAPI's own OpenTelemetry support (`telemetry=`),
+    |                             the client's `traceparent` its parent; no receive/send spans
     +- cache lookup               outcome: hit | miss | stale | coalesced | negative
        +- GET <provider>          CLIENT, one per upstream attempt: provider, attempt number,
                                   status, URL with `appid` redacted; sends `traceparent` upstream
+
+FastAPI's support wraps its whole middleware stack, so the city fast path is inside the
+request's span too; `RequestSpan` names that span after the fast path's route and redacts keys
+a client put in its query. Why FastAPI's and not opentelemetry-instrumentation-asgi: the same
+span for about half the CPU (measured: ~75 us a request, sampled or not, against ~35 us;
+docs/operations.md, "Tracing"), and no receive/send spans to exclude.
 
 The attempt spans are children of the lookup that started the fill (the fill's task inherits
 its context); lookups that joined it (coalesced) have none. Why not the aiohttp-client
@@ -18,20 +24,17 @@ with the key in it. The span here is the SDK's API, the header is the SDK's prop
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import time
+from collections.abc import MutableMapping
 from typing import TYPE_CHECKING, Any
 
 import httpx
 from opentelemetry import propagate, trace
-from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
-from opentelemetry.metrics import NoOpMeterProvider
 from opentelemetry.sdk.resources import SERVICE_NAME, SERVICE_VERSION, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
-from opentelemetry.util.http import get_excluded_urls, parse_excluded_urls
 
 from weather_api import __version__, logs
 from weather_api.cache import Cached, CacheStatus
@@ -41,12 +44,13 @@ from weather_api.service import WeatherCache, WeatherService
 from weather_api.shared_cache import SharedCache
 
 if TYPE_CHECKING:
+    from fastapi.telemetry import TelemetryConfig
     from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 DEFAULT_SERVICE_NAME = "weather-api"
 """service.name when neither OTEL_SERVICE_NAME nor OTEL_RESOURCE_ATTRIBUTES names one."""
-UNTRACED_PATHS = r"/healthz$,/readyz$,/metrics$"
-"""Probes and scrapes make no spans, unless OTEL_PYTHON_(ASGI_)EXCLUDED_URLS says otherwise."""
+UNTRACED_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
+"""Probes and scrapes make no spans."""
 
 CACHE_OUTCOME = "weather_api.cache.outcome"
 PROVIDER = "weather_api.upstream.provider"
@@ -55,7 +59,6 @@ _ATTEMPT_KEY = "weather_api.attempt"  # in httpx.Request.extensions: retries reu
 
 # Query parameters whose values never go into a span (OpenWeatherMap's key, ours or a client's).
 _SECRET_VALUE = re.compile(r"((?:^|[?&])(?:appid|api_key|apikey|key)=)[^&#\s]*", re.IGNORECASE)
-_URL_ATTRIBUTES = ("http.url", "url.full", "http.target", "url.query")
 
 
 class Tracing:
@@ -75,19 +78,21 @@ class Tracing:
         self._upstream = provider
         logs.set_context_fields(trace_fields)
 
+    def fastapi_telemetry(self) -> TelemetryConfig:
+        """FastAPI's `telemetry=`: its request span, from our provider, and nothing else."""
+        return {
+            "tracing": True,
+            "tracer_provider": self.provider,
+            "operation_spans": False,  # one span per request, not one per dependency too
+            "metrics": False,  # /metrics is the metrics interface
+            "logs": False,
+            "auto_configure": False,  # the exporter is ours; no second one from FastAPI
+            "exclude": _untraced,
+        }
+
     def middleware(self, app: ASGIApp) -> ASGIApp:
-        """`app` inside a SERVER span per request (outermost: log lines carry its ids)."""
-        configured = any(os.environ.get(f"OTEL_PYTHON_{n}EXCLUDED_URLS") for n in ("ASGI_", ""))
-        excluded = get_excluded_urls("ASGI") if configured else parse_excluded_urls(UNTRACED_PATHS)
-        return OpenTelemetryMiddleware(
-            _RouteName(app),
-            excluded_urls=excluded,
-            default_span_details=_method_only,
-            server_request_hook=_redact_client_query,
-            tracer_provider=self.provider,
-            meter_provider=NoOpMeterProvider(),  # /metrics is the metrics interface
-            exclude_spans=["receive", "send"],
-        )
+        """`app`, its request spans named and redacted (see RequestSpan)."""
+        return RequestSpan(app)
 
     def transport(self, inner: httpx.AsyncBaseTransport) -> httpx.AsyncBaseTransport:
         """The upstream transport, with a span per attempt and `traceparent` sent upstream."""
@@ -136,44 +141,36 @@ def _resource() -> Resource:
     return resource
 
 
-def _method_only(scope: Scope) -> tuple[str, dict[str, Any]]:
-    # The instrumentation's default names the span after the path (a city per name); the
-    # route template is known only once routed, and _RouteName renames the span then.
-    method = scope.get("method", "HTTP")
-    return method if method.isalpha() and method.isupper() else "HTTP", {}
+def _untraced(scope: MutableMapping[str, Any]) -> bool:
+    return scope.get("path") in UNTRACED_PATHS
 
 
-def _redact_client_query(span: trace.Span, scope: Scope) -> None:
-    # Clients of an OpenWeatherMap-shaped API may well send their OpenWeatherMap key.
-    if not scope.get("query_string") or not span.is_recording():
-        return
-    attributes = getattr(span, "attributes", None) or {}
-    for name in _URL_ATTRIBUTES:
-        value = attributes.get(name)
-        if isinstance(value, str):
-            span.set_attribute(name, redact(value))
+class RequestSpan:
+    """Inside FastAPI's request span: names it after the city fast path's route, which FastAPI
+    does not see, and takes keys out of the query it recorded.
 
-
-class _RouteName:
-    """Names the request's span after its route template once the app has routed it."""
+    Clients of an OpenWeatherMap-shaped API may well send their OpenWeatherMap key (`appid`);
+    FastAPI redacts only the cloud providers' signatures.
+    """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        span = trace.get_current_span()
+        if scope["type"] != "http" or not span.is_recording():
             await self.app(scope, receive, send)
             return
-        span = trace.get_current_span()
+        if scope["query_string"]:
+            query = (getattr(span, "attributes", None) or {}).get("url.query")
+            if isinstance(query, str):
+                span.set_attribute("url.query", redact(query))
 
         async def send_named(message: Message) -> None:
-            # Routed by now; the span ends with the last body message, so name it here.
             if message["type"] == "http.response.start":
-                # As observability._route_template reads it: the fast path's, or FastAPI's.
-                route = scope.get("route")
-                template = scope.get("weather_api.route") or getattr(route, "path", None)
+                template = scope.get("weather_api.route")  # set by the fast path only
                 if template:
-                    span.update_name(f"{_method_only(scope)[0]} {template}")
+                    span.update_name(f"{scope['method']} {template}")
                     span.set_attribute("http.route", template)
             await send(message)
 
@@ -197,6 +194,10 @@ class TracedWeatherService(WeatherService):
 
     def cached(self, query: WeatherQuery) -> Cached[bytes] | None:
         """As WeatherService.cached, with a span for a hit (a miss goes on to `current`)."""
+        if not trace.get_current_span().is_recording():
+            # The request was not sampled: with the parent-based samplers its children are
+            # not either, and the SDK would take ~10 us to make that decision on every hit.
+            return super().cached(query)
         started = time.time_ns()
         found = super().cached(query)
         if found is not None:

@@ -329,6 +329,26 @@ def test_tracing_is_on_with_otel_or_a_service_name(
 
 
 @pytest.mark.parametrize(
+    ("environ", "name"),
+    [({}, "weather-api"), ({"OTEL_RESOURCE_ATTRIBUTES": "service.name=from-attributes"}, None)],
+)
+def test_otel_alone_names_the_service_weather_api(
+    environ: dict[str, str], name: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--otel without OTEL_SERVICE_NAME exports as `weather-api`, unless the resource
+    attributes name the service."""
+    for variable, value in environ.items():
+        monkeypatch.setenv(variable, value)
+    traces = tracing.setup(make_settings(otel=True), exporter=InMemorySpanExporter())
+    assert traces is not None
+    try:
+        service = traces.provider.resource.attributes["service.name"]
+        assert service == (name or "from-attributes")
+    finally:
+        asyncio.run(traces.aclose())
+
+
+@pytest.mark.parametrize(
     "environ",
     [
         {"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"},

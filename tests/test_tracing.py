@@ -28,7 +28,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.trace import SpanKind
+from opentelemetry.trace import SpanKind, StatusCode
 
 from tests.bodies import OWM_NOT_FOUND, owm_london
 from tests.conftest import API_KEY, free_port, make_settings, scrape
@@ -183,6 +183,20 @@ async def test_a_miss_is_a_tree_from_the_clients_trace_to_each_upstream_attempt(
         f"00-{TRACE_ID}-{span_id(a)}-01" for a in attempts
     ]
     assert API_KEY in fake.seen[0]["url"]  # the key was sent (the check below means something)
+    assert API_KEY not in everything_in(exporter.get_finished_spans())
+
+
+async def test_an_attempt_that_fails_on_the_wire_is_an_error_span_without_the_key() -> None:
+    """An upstream that refuses connections: the attempt's span says how it failed, as an
+    error, and its exception event does not quote the URL's key."""
+    exporter = InMemorySpanExporter()
+    closed = f"http://127.0.0.1:{free_port()}"
+    async with traced_app(owm_settings(closed, retry_attempts=1), exporter) as client:
+        assert (await client.get("/London/GB/")).status_code == 502  # unreachable upstream
+    (attempt,) = [s for s in exporter.get_finished_spans() if s.kind is SpanKind.CLIENT]
+    assert (attempt.attributes or {})["error.type"] == "ConnectError"
+    assert attempt.status.status_code is StatusCode.ERROR
+    assert [event.name for event in attempt.events] == ["exception"]
     assert API_KEY not in everything_in(exporter.get_finished_spans())
 
 

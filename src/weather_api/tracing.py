@@ -83,4 +83,6 @@ def setup(settings: Settings, *, exporter: SpanExporter | None = None) -> Tracin
         check(settings)
     from weather_api.tracing_sdk import Tracing
 
-    return Tracing(provider=settings.provider.value, exporter=exporter)
+    return Tracing(
+        provider=settings.provider.value, redis=settings.cache_url is not None, exporter=exporter
+    )

@@ -5,6 +5,8 @@ Spans of one request:
     GET /{city}/{country}/        SERVER: FastAPI's own OpenTelemetry support (`telemetry=`),
     |                             the client's `traceparent` its parent; no receive/send spans
     +- cache lookup               outcome: hit | miss | stale | coalesced | negative
+       +- EVALSHA, GET, ...       CLIENT, the shared cache's Redis calls (--cache-url only):
+       |                          opentelemetry-instrumentation-redis, arguments as `?`
        +- GET <provider>          CLIENT, one per upstream attempt: provider, attempt number,
                                   status, URL with `appid` redacted; sends `traceparent` upstream
 
@@ -64,7 +66,9 @@ _SECRET_VALUE = re.compile(r"((?:^|[?&])(?:appid|api_key|apikey|key)=)[^&#\s]*",
 class Tracing:
     """A tracer provider configured from OTEL_*, and the app's hooks into it."""
 
-    def __init__(self, *, provider: str, exporter: SpanExporter | None = None) -> None:
+    def __init__(
+        self, *, provider: str, redis: bool = False, exporter: SpanExporter | None = None
+    ) -> None:
         # The sampler comes from OTEL_TRACES_SAMPLER/_ARG (default: parentbased_always_on).
         self.provider = TracerProvider(resource=_resource())
         if exporter is None:
@@ -76,6 +80,14 @@ class Tracing:
             self.provider.add_span_processor(SimpleSpanProcessor(exporter))
         self.tracer = self.provider.get_tracer("weather_api", __version__)
         self._upstream = provider
+        self._redis: Any = None
+        if redis:
+            from opentelemetry.instrumentation.redis import RedisInstrumentor
+
+            # Patches redis-py's client classes for the process (undone by aclose); it records
+            # each command with its arguments as `?`, so neither keys nor values are kept.
+            self._redis = RedisInstrumentor()
+            self._redis.instrument(tracer_provider=self.provider)
         logs.set_context_fields(trace_fields)
 
     def fastapi_telemetry(self) -> TelemetryConfig:
@@ -118,6 +130,8 @@ class Tracing:
     async def aclose(self) -> None:
         """Export what is left (off the event loop: it may wait on the receiver) and stop."""
         logs.set_context_fields(None)
+        if self._redis is not None:
+            self._redis.uninstrument()
         await asyncio.to_thread(self.provider.shutdown)
 
 

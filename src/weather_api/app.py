@@ -14,11 +14,6 @@ from starlette.exceptions import HTTPException
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp
 
-if TYPE_CHECKING:
-    from opentelemetry.sdk.trace.export import SpanExporter
-
-    from weather_api.tracing_sdk import Tracing
-
 from weather_api import __version__, observability, tracing
 from weather_api.config import Settings
 from weather_api.errors import PROBLEM_MEDIA_TYPE, InvalidQuery, WeatherApiError
@@ -30,6 +25,11 @@ from weather_api.routes.city_fast_path import CityWeatherFastPath
 from weather_api.routes.common import NO_STORE, problem_response
 from weather_api.routes.deps import AppState
 from weather_api.service import WeatherService, build_cache, build_shared_cache
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace.export import SpanExporter
+
+    from weather_api.tracing_sdk import Tracing
 
 # Swagger UI shows tags in this order, and operations within a tag in the order of `paths`.
 OPENAPI_TAGS = [

@@ -30,6 +30,8 @@ LABELS = {
     "hit": "cache hit",
     "miss": "cache miss (--cache-ttl 0)",
     "flask": "old Flask app",
+    "hit-otel": "cache hit, tracing on (all sampled)",
+    "hit-otel-1pct": "cache hit, tracing on (1% sampled)",
     "stub": "stub upstream alone",
 }
 # Okabe and Ito's colours: apart for most colour-blind readers.

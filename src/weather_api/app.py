@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from fastapi import FastAPI, Request
@@ -14,7 +14,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp
 
-from weather_api import __version__, observability
+from weather_api import __version__, observability, tracing
 from weather_api.config import Settings
 from weather_api.errors import PROBLEM_MEDIA_TYPE, InvalidQuery, WeatherApiError
 from weather_api.lifecycle import Readiness
@@ -25,6 +25,11 @@ from weather_api.routes.city_fast_path import CityWeatherFastPath
 from weather_api.routes.common import NO_STORE, problem_response
 from weather_api.routes.deps import AppState
 from weather_api.service import WeatherService, build_cache, build_shared_cache
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace.export import SpanExporter
+
+    from weather_api.tracing_sdk import Tracing
 
 # Swagger UI shows tags in this order, and operations within a tag in the order of `paths`.
 OPENAPI_TAGS = [
@@ -47,6 +52,8 @@ class WeatherApp(FastAPI):
 
     cors_origins: tuple[str, ...] = ()
     """Origins allowed to read answers from browser scripts; empty: no CORS layer at all."""
+    tracing: Tracing | None = None
+    """When tracing is on, its span per request wraps everything else."""
 
     def build_middleware_stack(self) -> ASGIApp:
         """FastAPI's stack, wrapped in ours."""
@@ -61,7 +68,8 @@ class WeatherApp(FastAPI):
                 expose_headers=["Age", "Retry-After", "X-Cache", "X-Request-ID"],
                 max_age=600,
             )
-        return observability.ObservabilityMiddleware(app)
+        app = observability.ObservabilityMiddleware(app)
+        return app if self.tracing is None else self.tracing.middleware(app)
 
     def openapi(self) -> dict[str, Any]:
         """FastAPI's description, with the weather endpoints first and then by tag."""
@@ -91,15 +99,20 @@ def create_app(
     *,
     transport: httpx.AsyncBaseTransport | None = None,
     readiness: Readiness | None = None,
+    span_exporter: SpanExporter | None = None,
 ) -> FastAPI:
-    """The ASGI app; `transport` replaces the production upstream client (tests inject one)."""
+    """The ASGI app; `transport` replaces the production upstream client, `span_exporter`
+    turns tracing on and receives its spans (tests inject both)."""
     readiness = readiness or Readiness()
+    traces = tracing.setup(settings, exporter=span_exporter)  # None: tracing off
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[AppState]:
         # One aiohttp session (its connection pool) per process, behind httpx's transport
         # interface; leaving the block closes it.
         async with transport or build_transport(settings) as upstream_transport:
+            if traces is not None:
+                upstream_transport = traces.transport(upstream_transport)
             cache = build_cache(
                 ttl=settings.cache_ttl,
                 max_entries=settings.cache_max_entries,
@@ -115,7 +128,7 @@ def create_app(
                 timeout=settings.cache_redis_timeout,
                 backoff=settings.cache_redis_backoff,
             )
-            service = WeatherService(
+            service = (WeatherService if traces is None else traces.service)(
                 build_provider(settings, upstream_transport),
                 cache=cache,
                 batch_concurrency=settings.batch_concurrency,
@@ -134,20 +147,21 @@ def create_app(
                 observability.unregister(shared_collector)
                 if shared is not None:
                     await shared.aclose()
+                if traces is not None:
+                    await traces.aclose()
 
     app = WeatherApp(
         title="weather-api",
         version=__version__,
         summary="Current weather for a city, in OpenWeatherMap's JSON shape.",
         lifespan=lifespan,
-        # No OpenTelemetry provider is configured; /metrics is the metrics interface. Off,
-        # FastAPI skips a per-request check of the global providers.
-        telemetry={"tracing": False, "metrics": False, "logs": False},
+        telemetry=tracing.fastapi_telemetry(traces),  # its request span, when tracing is on
         docs_url=None,  # routes/docs.py serves them with local assets
         redoc_url=None,
         openapi_tags=OPENAPI_TAGS,
     )
     app.cors_origins = settings.cors_origins
+    app.tracing = traces
     app.mount(docs.ASSETS_URL, docs.ASSETS, name="docs-assets")
     app.add_exception_handler(WeatherApiError, _domain_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]

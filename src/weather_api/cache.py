@@ -138,6 +138,14 @@ class TTLCache(Generic[K, V]):
             ttl=entry.fresh_until - now,
         )
 
+    def outcome(self, key: K) -> str:
+        """What `get(key, ...)` called now would do, counting nothing: "hit", "negative" (raise a
+        remembered error), "coalesced" (wait for the fill in flight) or "miss" (start a fill)."""
+        entry = self._entries.get(key)
+        if entry is not None and self._clock() < entry.fresh_until:
+            return "hit" if entry.error is None else "negative"
+        return "coalesced" if key in self._fills else "miss"
+
     async def get(self, key: K, fill: Callable[[], Awaitable[V | Cached[V]]]) -> Cached[V]:
         """The fresh value for `key`, filling it with `fill()` on a miss."""
         hit = self.peek(key)

@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import SecretStr, ValidationError
 
+from weather_api import tracing
 from weather_api.config import ConfigurationError, Settings
 
 
@@ -100,6 +101,7 @@ def _serve(args: argparse.Namespace) -> int:
     options = {k: v for k, v in vars(args).items() if k in Settings.model_fields}
     try:
         settings = Settings(**options)
+        tracing.check(settings)  # an OTEL_* choice we cannot honour stops the start here
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}" for e in exc.errors()

@@ -70,6 +70,11 @@ class Settings(BaseSettings):
     """After SIGTERM, keep serving this long with /readyz at 503 before closing the socket."""
     shutdown_grace: Seconds = 20.0
     """Then, how long in-flight requests may take to finish."""
+    otel: bool = False
+    """Export OpenTelemetry traces (also on whenever OTEL_SERVICE_NAME is set); the standard
+    OTEL_* variables say where and how much: OTEL_EXPORTER_OTLP_ENDPOINT (default
+    http://localhost:4318, OTLP over HTTP), OTEL_TRACES_SAMPLER and OTEL_TRACES_SAMPLER_ARG.
+    Off, nothing of OpenTelemetry's SDK is loaded."""
 
     # --- clients: limits for slow, greedy or hostile ones (docs/operations.md, "Failure modes")
     keep_alive_timeout: int = Field(default=5, ge=1)

@@ -54,6 +54,16 @@ _GATHER_SECONDS = 0.02  # how long a line may wait for others to share its write
 _HEAD = ("ts", "level", "logger", "msg")  # every line's first fields, in this order
 
 
+_context_fields: Callable[[], dict[str, Any]] | None = None
+
+
+def set_context_fields(source: Callable[[], dict[str, Any]] | None) -> None:
+    """Add `source()`'s fields to every line from now on (tracing: trace_id, span_id); None
+    stops. Unset, as when tracing is off, a line costs nothing more."""
+    global _context_fields
+    _context_fields = source
+
+
 class LineFormatter(logging.Formatter):
     """A record as one dict of fields, rendered by a subclass; secrets scrubbed from the result."""
 
@@ -71,6 +81,8 @@ class LineFormatter(logging.Formatter):
         fields = getattr(record, "fields", None)
         if fields:
             line.update(fields)
+        if _context_fields is not None:
+            line.update(_context_fields())
         if record.exc_info:
             line["exc"] = self.formatException(record.exc_info)
         return self.render(line)
@@ -285,6 +297,8 @@ def log_access(message: str, fields: dict[str, Any]) -> None:
         "msg": message,
         **fields,
     }
+    if _context_fields is not None:
+        line.update(_context_fields())
     _writer.put(_formatter.render(line))
 
 

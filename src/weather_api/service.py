@@ -57,6 +57,13 @@ class WeatherService:
             return None
         return self.cache.peek((self.provider.name, *query.cache_key()))
 
+    def lookup_outcome(self, query: WeatherQuery) -> str:
+        """What `current(query)` would find in the in-process cache now (`TTLCache.outcome`);
+        "miss" with caching off. Tracing reads it; it counts nothing."""
+        if self.cache is None:
+            return "miss"
+        return self.cache.outcome((self.provider.name, *query.cache_key()))
+
     async def many(
         self, queries: Sequence[WeatherQuery | WeatherApiError]
     ) -> list[Cached[bytes] | WeatherApiError]:

@@ -98,11 +98,29 @@ def test_traefik_matches_the_pinned_crds(rendered: list[dict[str, Any]]) -> None
         sys.path.remove(str(REPO / "tools"))
     traefik = _one(rendered, "Deployment", "traefik")["spec"]["template"]["spec"]
     image = traefik["containers"][0]["image"]
-    tag = image.rsplit(":", 1)[1]
+    tag = image.split("@", 1)[0].rsplit(":", 1)[1]
     assert re.fullmatch(r"v3\.\d+\.\d+", tag), image
     assert all(f"/{tag}/" in pin.url for pin in crds.PINNED)
     args = traefik["containers"][0]["args"]
     assert not any(a.startswith("--api") for a in args), "no dashboard or API"
+
+
+def test_third_party_images_are_pinned_by_digest(rendered: list[dict[str, Any]]) -> None:
+    """Every image that is not ours (Traefik, Redis, ...) names its tag and a sha256 digest."""
+    pods = [o for o in rendered if o["kind"] in {"Deployment", "Job"}]
+    images = {
+        c["image"]
+        for o in pods
+        for key in ("containers", "initContainers")
+        for c in o["spec"]["template"]["spec"].get(key, [])
+    }
+    theirs = {i for i in images if not i.startswith("weather-api")}
+    assert theirs  # Traefik at least
+    for image in theirs:
+        assert re.fullmatch(r"[a-z0-9./-]+:[\w.-]+@sha256:[0-9a-f]{64}", image), image
+    base = re.search(r"^ARG BASE_IMAGE=(\S+)$", (REPO / "Dockerfile").read_text(), re.M)
+    assert base
+    assert re.fullmatch(r"python:[\w.-]+@sha256:[0-9a-f]{64}", base.group(1))
 
 
 def test_workers_end_with_the_run(rendered: list[dict[str, Any]]) -> None:
@@ -141,7 +159,6 @@ def test_readme_commands_match_the_manifests(rendered: list[dict[str, Any]]) -> 
     section = _readme_section()
     namespaces = {o["metadata"].get("namespace") for o in rendered} - {None}
     assert set(re.findall(r"kubectl -n (\S+)", section)) <= namespaces
-    built = set(re.findall(r"minikube image build -t (\S+)", section))
     pods = [o for o in rendered if o["kind"] in {"Deployment", "Job"}]
     images = {
         c["image"]
@@ -149,9 +166,15 @@ def test_readme_commands_match_the_manifests(rendered: list[dict[str, Any]]) -> 
         for key in ("containers", "initContainers")
         for c in o["spec"]["template"]["spec"].get(key, [])
     }
-    assert built == {i for i in images if not i.startswith(("traefik:", "redis:"))}
+    # `make images` builds exactly the overlay's own images (scripts/build-images).
+    ours = {i.split(":")[0] for i in images if not i.startswith(("traefik:", "redis:"))}
+    assert ours == {"weather-api", "weather-api-loadtest"}
+    build = (REPO / "scripts" / "build-images").read_text()
+    for name in ours:
+        assert f'"{name}:$tag"' in build
+    assert "make images" in section
     stages = re.findall(r"^FROM \S+ AS (\S+)$", (REPO / "Dockerfile").read_text(), re.M)
-    assert set(re.findall(r"--build-opt=target=(\S+)", section)) <= set(stages)
+    assert set(re.findall(r"--build-opt=target=(\S+)", build)) <= set(stages)
     kinds = {"deployment": "Deployment", "job": "Job", "service": "Service"}
     for kind, name in re.findall(r"\b(deployment|job|service)/([a-z0-9-]+)", section):
         _one(rendered, kinds[kind], name)
@@ -164,6 +187,30 @@ def test_readme_commands_match_the_manifests(rendered: list[dict[str, Any]]) -> 
         assert step in section
     assert "wait for the next master" not in section
     assert "kubectl apply -k kustomize/overlays/loadtest" in section
+
+
+def test_walkthrough_profile_is_the_gates_budget() -> None:
+    """The docs' load-test profile (its own, 4 CPUs, 8g) is the one the requests budget assumes."""
+    sys.path.insert(0, str(REPO / "tools"))
+    try:
+        from manifest_gate.least_privilege import PROFILE
+    finally:
+        sys.path.remove(str(REPO / "tools"))
+    section = _readme_section()
+    [start] = re.findall(r"^minikube start (.*?)\s+#", section, re.M)
+    assert "-p weather-loadtest" in start
+    cpus = re.search(r"--cpus=(\d+)", start)
+    memory = re.search(r"--memory=(\d+)g", start)
+    assert cpus, start
+    assert memory, start
+    assert (float(cpus.group(1)), int(memory.group(1)) * 2**30) == (
+        PROFILE["cpu"],
+        PROFILE["memory"],
+    )
+    assert "--cni=calico" in start
+    # Every minikube command of the walkthrough names that profile.
+    for line in re.findall(r"^minikube .*$", section, re.M):
+        assert "-p weather-loadtest" in line, line
 
 
 FAKE_KUBECTL = """\

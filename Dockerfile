@@ -1,11 +1,12 @@
 # syntax=docker/dockerfile:1
 # weather-api image: a virtualenv built in one stage, copied into a clean runtime stage.
 #
-# BASE_IMAGE is a pinned tag of the official image. `make image-smoke` passes a locally built
-# Debian bookworm stand-in instead (no registry is reachable in CI); that one has python at
-# /usr/bin/python3 where python:slim has /usr/local/bin/python3, so every step calls `python3`
-# from PATH and the venv's own interpreter, never an absolute path to the base's python.
-ARG BASE_IMAGE=python:3.11.13-slim-bookworm
+# BASE_IMAGE is the official image by digest (the multi-arch index of the tag beside it): a
+# rebuild starts from the same bytes, whatever the tag was moved to since. `make image-smoke`
+# passes a locally built Debian bookworm stand-in instead (no registry is reachable in CI); that
+# one has python at /usr/bin/python3 where python:slim has /usr/local/bin/python3, so every step
+# calls `python3` from PATH and the venv's own interpreter, never an absolute path to the base's.
+ARG BASE_IMAGE=python:3.11.13-slim-bookworm@sha256:86adf8dbadc3d6e82ee5dd2c74bec2e1c2467cdad47886280501df722372d2e1
 
 FROM ${BASE_IMAGE} AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
@@ -24,19 +25,26 @@ RUN /opt/weather-api/bin/python -m pip install --constraint requirements/constra
     && /opt/weather-api/bin/weather-api --help >/dev/null
 
 # The load-test image (`--target loadtest`): Locust with the locustfile, its settings and its
-# profiles, for the Locust master and workers in kustomize/components/locust. Locust goes into
-# the same virtualenv through the project's `loadtest` extra, so its version is the one pinned
-# in requirements/constraints.txt like everything else.
-FROM build AS loadtest-build
-RUN /opt/weather-api/bin/python -m pip install --constraint requirements/constraints.txt \
-        '.[loadtest]' \
-    && /opt/weather-api/bin/locust --version
+# profiles, for the Locust master and workers in kustomize/components/locust. Only Locust and
+# what the locustfile imports (Locust's own dependencies, gevent among them, and the standard
+# library): not the service, which the locustfile reaches over HTTP, and not matplotlib, which
+# only loadtest/charts.py uses to draw a local run's charts (`make loadtest`). Locust's version
+# is the one pinned in requirements/constraints.txt like everything else.
+FROM ${BASE_IMAGE} AS loadtest-build
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_ROOT_USER_ACTION=ignore
+WORKDIR /src
+RUN python3 -m venv /opt/locust
+COPY requirements/constraints.txt requirements/constraints.txt
+RUN /opt/locust/bin/python -m pip install --constraint requirements/constraints.txt locust \
+    && /opt/locust/bin/locust --version
 
 FROM ${BASE_IMAGE} AS loadtest
-ENV PATH=/opt/weather-api/bin:${PATH} \
+ENV PATH=/opt/locust/bin:${PATH} \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1
-COPY --from=loadtest-build /opt/weather-api /opt/weather-api
+COPY --from=loadtest-build /opt/locust /opt/locust
 # Locust reads locust.conf from its working directory; profiles/*.conf are there for --config.
 WORKDIR /loadtest
 COPY loadtest/ ./

@@ -161,3 +161,28 @@ ci-lint: $(MANIFESTS_STAMP) $(CI_LINT_NODE)  ## lint .github/workflows (actionli
 	$(MANIFESTS_VENV)/bin/zizmor --offline --min-severity medium --no-progress $(WORKFLOWS)
 	$(MANIFESTS_VENV)/bin/check-jsonschema --builtin-schema vendor.github-workflows $(WORKFLOWS)
 	shellcheck $$(grep -lE '^#!(/usr/bin/env (ba)?sh|/bin/(ba)?sh)' scripts/* .ci/run)
+
+# Our images, tagged by commit (scripts/image-tag), where the cluster runs them: built into the
+# current minikube profile's node, or with docker (BUILDER=docker; then `kind load`).
+# `make deploy-loadtest` deploys the same tag, so a rebuild of other code rolls out.
+.PHONY: images fence-check sbom
+
+images:  ## build weather-api:<commit> and weather-api-loadtest:<commit> (minikube profile or BUILDER=docker)
+	scripts/build-images
+
+# After `make deploy-loadtest`: probe pods with the policies' labels show that the fence denies
+# (the outside, the service around the ingress) as well as allows (DNS, the stub, Traefik).
+fence-check:  ## show that the load test's NetworkPolicies deny what they should (needs the deployed overlay)
+	PYTHON=$(PYTHON) scripts/fence-check
+
+SBOM_VENV := .venv-sbom
+SBOM_STAMP := $(SBOM_VENV)/.installed
+
+$(SBOM_STAMP): requirements/sbom.txt
+	test -x $(SBOM_VENV)/bin/python || $(PYTHON) -m venv $(SBOM_VENV)
+	$(SBOM_VENV)/bin/python -m pip install --quiet --disable-pip-version-check \
+		--requirement requirements/sbom.txt
+	touch $@
+
+sbom: $(SBOM_STAMP)  ## CycloneDX SBOM of the image's Python environment (dist/weather-api.cdx.json), checked against the pins
+	PYTHON=$(PYTHON) scripts/sbom

@@ -98,11 +98,29 @@ def test_traefik_matches_the_pinned_crds(rendered: list[dict[str, Any]]) -> None
         sys.path.remove(str(REPO / "tools"))
     traefik = _one(rendered, "Deployment", "traefik")["spec"]["template"]["spec"]
     image = traefik["containers"][0]["image"]
-    tag = image.rsplit(":", 1)[1]
+    tag = image.split("@", 1)[0].rsplit(":", 1)[1]
     assert re.fullmatch(r"v3\.\d+\.\d+", tag), image
     assert all(f"/{tag}/" in pin.url for pin in crds.PINNED)
     args = traefik["containers"][0]["args"]
     assert not any(a.startswith("--api") for a in args), "no dashboard or API"
+
+
+def test_third_party_images_are_pinned_by_digest(rendered: list[dict[str, Any]]) -> None:
+    """Every image that is not ours (Traefik, Redis, ...) names its tag and a sha256 digest."""
+    pods = [o for o in rendered if o["kind"] in {"Deployment", "Job"}]
+    images = {
+        c["image"]
+        for o in pods
+        for key in ("containers", "initContainers")
+        for c in o["spec"]["template"]["spec"].get(key, [])
+    }
+    theirs = {i for i in images if not i.startswith("weather-api")}
+    assert theirs  # Traefik at least
+    for image in theirs:
+        assert re.fullmatch(r"[a-z0-9./-]+:[\w.-]+@sha256:[0-9a-f]{64}", image), image
+    base = re.search(r"^ARG BASE_IMAGE=(\S+)$", (REPO / "Dockerfile").read_text(), re.M)
+    assert base
+    assert re.fullmatch(r"python:[\w.-]+@sha256:[0-9a-f]{64}", base.group(1))
 
 
 def test_workers_end_with_the_run(rendered: list[dict[str, Any]]) -> None:
@@ -141,7 +159,6 @@ def test_readme_commands_match_the_manifests(rendered: list[dict[str, Any]]) -> 
     section = _readme_section()
     namespaces = {o["metadata"].get("namespace") for o in rendered} - {None}
     assert set(re.findall(r"kubectl -n (\S+)", section)) <= namespaces
-    built = set(re.findall(r"minikube image build -t (\S+)", section))
     pods = [o for o in rendered if o["kind"] in {"Deployment", "Job"}]
     images = {
         c["image"]
@@ -149,9 +166,15 @@ def test_readme_commands_match_the_manifests(rendered: list[dict[str, Any]]) -> 
         for key in ("containers", "initContainers")
         for c in o["spec"]["template"]["spec"].get(key, [])
     }
-    assert built == {i for i in images if not i.startswith(("traefik:", "redis:"))}
+    # `make images` builds exactly the overlay's own images (scripts/build-images).
+    ours = {i.split(":")[0] for i in images if not i.startswith(("traefik:", "redis:"))}
+    assert ours == {"weather-api", "weather-api-loadtest"}
+    build = (REPO / "scripts" / "build-images").read_text()
+    for name in ours:
+        assert f'"{name}:$tag"' in build
+    assert "make images" in section
     stages = re.findall(r"^FROM \S+ AS (\S+)$", (REPO / "Dockerfile").read_text(), re.M)
-    assert set(re.findall(r"--build-opt=target=(\S+)", section)) <= set(stages)
+    assert set(re.findall(r"--build-opt=target=(\S+)", build)) <= set(stages)
     kinds = {"deployment": "Deployment", "job": "Job", "service": "Service"}
     for kind, name in re.findall(r"\b(deployment|job|service)/([a-z0-9-]+)", section):
         _one(rendered, kinds[kind], name)
@@ -164,6 +187,30 @@ def test_readme_commands_match_the_manifests(rendered: list[dict[str, Any]]) -> 
         assert step in section
     assert "wait for the next master" not in section
     assert "kubectl apply -k kustomize/overlays/loadtest" in section
+
+
+def test_walkthrough_profile_is_the_gates_budget() -> None:
+    """The docs' load-test profile (its own, 4 CPUs, 8g) is the one the requests budget assumes."""
+    sys.path.insert(0, str(REPO / "tools"))
+    try:
+        from manifest_gate.least_privilege import PROFILE
+    finally:
+        sys.path.remove(str(REPO / "tools"))
+    section = _readme_section()
+    [start] = re.findall(r"^minikube start (.*?)\s+#", section, re.M)
+    assert "-p weather-loadtest" in start
+    cpus = re.search(r"--cpus=(\d+)", start)
+    memory = re.search(r"--memory=(\d+)g", start)
+    assert cpus, start
+    assert memory, start
+    assert (float(cpus.group(1)), int(memory.group(1)) * 2**30) == (
+        PROFILE["cpu"],
+        PROFILE["memory"],
+    )
+    assert "--cni=calico" in start
+    # Every minikube command of the walkthrough names that profile.
+    for line in re.findall(r"^minikube .*$", section, re.M):
+        assert "-p weather-loadtest" in line, line
 
 
 FAKE_KUBECTL = """\
@@ -198,18 +245,33 @@ FAKE_KUBECTL = """\
         open(tries, "w").write(str(n + 1))
         if n < int(os.environ.get("FAKE_APPLY_FAILS", "0")):
             sys.exit(os.environ["FAKE_APPLY_ERROR"])
+        with open(os.path.join(state, "applied.yaml"), "w") as applied:
+            subprocess.run([{kubectl!r}, "kustomize", args[2]], stdout=applied, check=True)
         print("ingressroute.traefik.io/weather-api created")
     elif "get hpa weather-api -o json" in words:
         print(json.dumps(json.load(open(os.path.join(state, "hpa.json")))))
     elif "get events" in words:
         print(json.dumps(json.load(open(os.path.join(state, "events.json")))))
+    elif "logs job/locust-master -c wait-for-target" in words:
+        print(open(os.path.join(state, "init.log")).read())
     elif "logs job/locust-master" in words:
+        if not os.path.exists(os.path.join(state, "locust.log")):
+            sys.exit('container "locust" is waiting to start: PodInitializing')
         print(open(os.path.join(state, "locust.log")).read())
 """
 
 FAKE_MINIKUBE = """\
     #!/bin/sh
-    # A stand-in minikube: `image ls` lists what FAKE_IMAGES holds.
+    # A stand-in minikube: `profile list -o json` names FAKE_PROFILES, `image ls` lists FAKE_IMAGES.
+    if [ "$1" = profile ]; then
+        printf '{"invalid": [], "valid": ['
+        sep=
+        for name in ${FAKE_PROFILES-minikube}; do
+            printf '%s{"Name": "%s"}' "$sep" "$name"; sep=,
+        done
+        printf ']}\\n'
+        exit 0
+    fi
     for image in $FAKE_IMAGES; do echo "docker.io/library/$image"; done
 """
 
@@ -244,6 +306,7 @@ def _deploy(
             "PYTHON": sys.executable,
             "FAKE_STATE": str(tmp_path),
             "FAKE_APPLY_ERROR": NO_MATCHES,
+            "IMAGE_TAG": "dev",
             **env,
         },
         capture_output=True,
@@ -306,6 +369,40 @@ def test_deploy_installs_crds_before_the_overlay(tmp_path: Path) -> None:
     assert "images on the node: weather-api-loadtest:dev weather-api:dev" in run.stderr
 
 
+def test_deploy_rolls_out_the_commit_tag(tmp_path: Path) -> None:
+    """A deploy applies our images at the checkout's tag, so a rebuild of other code rolls out."""
+    tag = subprocess.run(
+        [str(REPO / "scripts" / "image-tag")],
+        cwd=REPO,
+        env={k: v for k, v in os.environ.items() if k != "IMAGE_TAG"},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    assert re.fullmatch(r"[0-9a-f]{12}(-dirty-[0-9a-f]{8})?", tag), tag
+    run, calls = _deploy(
+        tmp_path,
+        FAKE_IMAGES=f"weather-api:{tag} weather-api-loadtest:{tag}",
+        IMAGE_TAG=tag,
+    )
+    assert run.returncode == 0, run.stderr
+    assert f"images on the node: weather-api-loadtest:{tag} weather-api:{tag}" in run.stderr
+    # What was applied is the overlay with our images at the tag, not at the overlay's `dev`.
+    applied = [d for d in yaml.safe_load_all((tmp_path / "applied.yaml").read_text()) if d]
+    images = {
+        c["image"]
+        for o in applied
+        if o["kind"] in {"Deployment", "Job"}
+        for key in ("containers", "initContainers")
+        for c in o["spec"]["template"]["spec"].get(key, [])
+    }
+    ours = {i for i in images if i.startswith("weather-api")}
+    assert ours == {f"weather-api:{tag}", f"weather-api-loadtest:{tag}"}
+    assert {o["metadata"].get("namespace") for o in applied} == {"weather-loadtest", None}
+    [apply] = [c for c in calls if c[:2] == ["apply", "-k"]]
+    assert not Path(REPO / apply[2]).exists()  # the throw-away wrapper is gone afterwards
+
+
 def test_deploy_stops_on_other_errors(tmp_path: Path) -> None:
     """An apply error that is not the CRD race fails the deploy at once, without retries."""
     run, calls = _deploy(
@@ -330,9 +427,8 @@ def test_deploy_stops_when_an_image_is_not_on_minikube(tmp_path: Path) -> None:
     """A locally built image missing from the node fails at once, with the build command."""
     run, calls = _deploy(tmp_path, FAKE_IMAGES="weather-api:dev")
     assert run.returncode == 1
-    assert "minikube image build -t weather-api-loadtest:dev --build-opt=target=loadtest ." in (
-        run.stderr
-    )
+    assert "image(s) not on the minikube node: weather-api-loadtest:dev" in run.stderr
+    assert "make images" in run.stderr
     assert not any(c[:1] == ["apply"] for c in calls)
 
 
@@ -340,7 +436,19 @@ def test_deploy_skips_the_image_check_elsewhere(tmp_path: Path) -> None:
     """On another context (kind, say) the image check is skipped, and says so."""
     run, _ = _deploy(tmp_path, FAKE_CONTEXT="kind-kind", FAKE_IMAGES="")
     assert run.returncode == 0, run.stderr
-    assert "image check skipped: context kind-kind is not minikube" in run.stderr
+    assert "image check skipped: context kind-kind is not a minikube profile" in run.stderr
+
+
+def test_deploy_checks_images_on_any_minikube_profile(tmp_path: Path) -> None:
+    """A context named after any minikube profile (`-p weather-loadtest`) gets the image check."""
+    run, _ = _deploy(
+        tmp_path,
+        FAKE_CONTEXT="weather-loadtest",
+        FAKE_PROFILES="weather-dev weather-loadtest",
+        FAKE_IMAGES="weather-api:dev",
+    )
+    assert run.returncode == 1
+    assert "image(s) not on the minikube node: weather-api-loadtest:dev" in run.stderr
 
 
 LOCUST_LOG = """\
@@ -353,20 +461,33 @@ thresholds (ci) met
 """
 
 
-def _result_state(tmp_path: Path, condition: str) -> None:
+def _result_state(
+    tmp_path: Path,
+    condition: str,
+    *,
+    cpu: int | None = 65,
+    scaled: bool = True,
+    annotations: dict[str, str] | None = None,
+) -> None:
     start = "2026-01-01T10:00:00Z"
     job = {
         "status": {
             "startTime": start,
             "completionTime": "2026-01-01T10:06:10Z",
-            "conditions": [{"type": condition, "status": "True", "reason": "BackoffLimitExceeded"}],
+            "conditions": [{"type": condition, "status": "True", "reason": "BackoffLimitExceeded"}]
+            if condition
+            else [],
         }
     }
     hpa = {
+        "metadata": {"annotations": annotations or {}},
         "spec": {"minReplicas": 4, "maxReplicas": 10},
         "status": {
-            "currentReplicas": 8,
-            "currentMetrics": [{"resource": {"current": {"averageUtilization": 65}}}],
+            "currentReplicas": 8 if scaled else 4,
+            # What an HPA without metrics-server shows: no current metrics at all.
+            "currentMetrics": []
+            if cpu is None
+            else [{"resource": {"current": {"averageUtilization": cpu}}}],
         },
     }
     events = {
@@ -375,11 +496,17 @@ def _result_state(tmp_path: Path, condition: str) -> None:
                 "lastTimestamp": "2026-01-01T09:58:00Z",
                 "message": "New size: 4; reason: Current number of replicas below Spec.MinReplicas",
             },
-            {
-                "lastTimestamp": "2026-01-01T10:01:05Z",
-                "message": "New size: 8; reason: cpu resource utilization (percentage of "
-                "request) above target",
-            },
+            *(
+                [
+                    {
+                        "lastTimestamp": "2026-01-01T10:01:05Z",
+                        "message": "New size: 8; reason: cpu resource utilization (percentage "
+                        "of request) above target",
+                    }
+                ]
+                if scaled
+                else []
+            ),
         ]
     }
     for name, value in (("job.json", job), ("hpa.json", hpa), ("events.json", events)):
@@ -411,3 +538,53 @@ def test_result_without_a_job(tmp_path: Path) -> None:
     run, _ = _deploy(tmp_path, "loadtest-result", RESULT_POLL="0")
     assert run.returncode == 1
     assert "run `make deploy-loadtest` first" in run.stderr
+
+
+def test_result_fails_without_cpu_figures(tmp_path: Path) -> None:
+    """A Complete Job whose HPA never had a CPU figure (no metrics-server) is a FAIL, exit 1."""
+    _result_state(tmp_path, "Complete", cpu=None)
+    run, _ = _deploy(tmp_path, "loadtest-result", FAKE_JOB="1", RESULT_POLL="0")
+    assert run.returncode == 1, run.stdout
+    assert "FAIL: the HPA weather-api never reported CPU" in run.stdout
+    assert "PASS" not in run.stdout
+
+
+def test_result_fails_when_the_hpa_never_scaled(tmp_path: Path) -> None:
+    """A Complete Job with the HPA at minReplicas throughout is a FAIL naming minReplicas."""
+    _result_state(tmp_path, "Complete", cpu=40, scaled=False)
+    run, _ = _deploy(tmp_path, "loadtest-result", FAKE_JOB="1", RESULT_POLL="0")
+    assert run.returncode == 1, run.stdout
+    assert "4 at the start\n(no rescale during the run)" in run.stdout
+    assert "peak 4 replicas (HPA range 4 to 10)" in run.stdout
+    assert "FAIL: the HPA weather-api never scaled above minReplicas (4)" in run.stdout
+
+
+def test_result_passes_unscaled_when_the_overlay_expects_no_scale_up(tmp_path: Path) -> None:
+    """The overlay's annotation on the HPA lets an unscaled run pass, but not one without CPU."""
+    switch = {"weather-api.dev/loadtest-expects-scale-up": "false"}
+    _result_state(tmp_path, "Complete", cpu=12, scaled=False, annotations=switch)
+    run, _ = _deploy(tmp_path, "loadtest-result", FAKE_JOB="1", RESULT_POLL="0")
+    assert run.returncode == 0, run.stdout
+    assert "PASS: job/locust-master Complete" in run.stdout
+    assert "the overlay expects no scale-up" in run.stdout
+
+
+def test_result_switch_does_not_excuse_missing_cpu_figures(tmp_path: Path) -> None:
+    """Even where no scale-up is expected, an HPA without CPU figures fails the verdict."""
+    switch = {"weather-api.dev/loadtest-expects-scale-up": "false"}
+    _result_state(tmp_path, "Complete", cpu=None, scaled=False, annotations=switch)
+    run, _ = _deploy(tmp_path, "loadtest-result", FAKE_JOB="1", RESULT_POLL="0")
+    assert run.returncode == 1, run.stdout
+    assert "FAIL: the HPA weather-api never reported CPU" in run.stdout
+
+
+def test_result_shows_the_init_log_when_locust_never_started(tmp_path: Path) -> None:
+    """A master stuck in its init container: the verdict shows that container's log."""
+    _result_state(tmp_path, "")
+    (tmp_path / "locust.log").unlink()
+    (tmp_path / "init.log").write_text("waiting for http://traefik/readyz: 503 (0/3)\n")
+    run, _ = _deploy(tmp_path, "loadtest-result", FAKE_JOB="1", RESULT_POLL="0", RESULT_TIMEOUT="0")
+    assert run.returncode == 1
+    assert "Locust never started: the init container wait-for-target says" in run.stdout
+    assert "waiting for http://traefik/readyz: 503 (0/3)" in run.stdout
+    assert "FAIL: job/locust-master neither Complete nor Failed after 0 s" in run.stdout

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from manifest_gate import appcheck, invariants, locustrefs, policy, schema, xrefs
+from manifest_gate import appcheck, invariants, least_privilege, locustrefs, policy, schema, xrefs
 from manifest_gate.model import REPO, Finding, Obj, rel
 from manifest_gate.render import render
 
@@ -121,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         found += xrefs.check(objs)
         found += locustrefs.check(objs)
         found += invariants.check(objs)
+        found += least_privilege.check(objs)
         by_target[rel(target)].extend(found)
 
     everything = [o for objs in renders.values() for o in objs]

@@ -27,8 +27,9 @@ run: $(STAMP)  ## serve on 127.0.0.1:8000 (ARGS='--provider sample' etc.)
 stub: $(STAMP)  ## run the stub upstream on 127.0.0.1:9000 (ARGS='--latency-ms 50' etc.)
 	$(BIN)/weather-api stub $(ARGS)
 
-system-deps:  ## Debian packages the tests need (headless Chromium for the /docs test, Redis)
-	scripts/ensure-debian-packages chromium:/usr/bin/chromium redis-server:/usr/bin/redis-server
+system-deps:  ## Debian packages the tests need (headless Chromium for the /docs test, Redis, Prometheus and promtool)
+	scripts/ensure-debian-packages chromium:/usr/bin/chromium redis-server:/usr/bin/redis-server \
+		prometheus:/usr/bin/promtool
 
 test: $(STAMP) system-deps  ## run the test suite with branch coverage
 	$(BIN)/pytest --cov --cov-report=term $(ARGS)

@@ -248,4 +248,3 @@ async def _run_panels(
             if await _query(client, prometheus, expr):
                 del pending[key]
     return [f"{key}: {expr}" for key, expr in pending.items()]
-

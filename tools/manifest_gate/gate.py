@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from manifest_gate import appcheck, locustrefs, policy, runtime, schema, xrefs
+from manifest_gate import appcheck, locustrefs, monitoring, policy, runtime, schema, xrefs
 from manifest_gate.model import REPO, Finding, Obj, pod_labels, rel
 from manifest_gate.render import render
 
@@ -165,6 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         found += locustrefs.check(objs)
         found += policy.pss_restricted(objs)
         found += _runtime(objs)
+        found += timed("metrics", lambda o=objs: monitoring.check(o, python=args.app_python))
         by_target[rel(target)].extend(found)
 
     everything = [o for objs in renders.values() for o in objs]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -101,3 +102,16 @@ def test_prometheus_rule_is_generated_from_the_rules_file() -> None:
     assert result.returncode == 0, result.stderr
     resource = yaml.safe_load((COMPONENT / "prometheusrule.yaml").read_text(encoding="utf-8"))
     assert resource["spec"] == yaml.safe_load(RULES.read_text(encoding="utf-8"))
+
+
+def test_the_operations_doc_explains_every_alert() -> None:
+    """docs/operations.md's "Alerts" table has one row per alert of the rules file, in its
+    order and with its severity, no more."""
+    text = (REPO / "docs" / "operations.md").read_text(encoding="utf-8")
+    section = text.split("\n## Alerts\n", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(r"^\| `(\w+)` \((\w+)\) \|", section, flags=re.MULTILINE)
+    groups = yaml.safe_load(RULES.read_text(encoding="utf-8"))["groups"]
+    alerts = [
+        (r["alert"], r["labels"]["severity"]) for g in groups for r in g["rules"] if "alert" in r
+    ]
+    assert rows == alerts

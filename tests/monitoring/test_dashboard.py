@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
+import os
 import re
 import shutil
 import signal
@@ -42,6 +44,8 @@ JOB = "weather-api"
 RATE_INTERVAL = "30s"
 """What Grafana's $__rate_interval stands for here: many 1 s scrapes, however busy the machine."""
 KSM_MARK = "From kube-state-metrics"
+CHART_SECONDS = 60
+"""With DASHBOARD_CHART=path, how long the load runs before the chart is drawn."""
 CITIES = [("london", "gb"), ("paris", "fr"), ("berlin", "de"), ("madrid", "es"), ("rome", "it")]
 
 
@@ -183,14 +187,21 @@ async def test_every_dashboard_query_returns_data_from_a_real_prometheus(
         prometheus = await prometheus_for(port)
         stop = asyncio.Event()
         load = asyncio.create_task(_load(f"http://127.0.0.1:{port}", stop))
+        started = time.time()
         try:
             async with httpx.AsyncClient(timeout=10) as client:
                 values = await _resolve_variables(client, prometheus, dashboard)
                 empty = await _run_panels(client, prometheus, dashboard, values)
+                # The same queries over the run, drawn (docs/operations.md shows one such chart).
+                chart = Path(os.environ.get("DASHBOARD_CHART") or tmp_path / "dashboard.png")
+                if "DASHBOARD_CHART" in os.environ:
+                    await asyncio.sleep(max(0.0, started + CHART_SECONDS - time.time()))
+                await _chart(client, prometheus, dashboard, values, since=started, path=chart)
         finally:
             stop.set()
             sent = await load
     assert sent > 0
+    assert _size(chart) > 10_000, "the chart of the panels is missing or blank"
     assert not empty, "panel queries that returned no series within 90 s:\n" + "\n".join(empty)
 
 
@@ -248,3 +259,57 @@ async def _run_panels(
             if await _query(client, prometheus, expr):
                 del pending[key]
     return [f"{key}: {expr}" for key, expr in pending.items()]
+
+
+def _size(path: Path) -> int:
+    return path.stat().st_size if path.is_file() else 0
+
+
+async def _chart(
+    client: httpx.AsyncClient,
+    prometheus: str,
+    dashboard: dict[str, Any],
+    values: dict[str, str],
+    *,
+    since: float,
+    path: Path,
+) -> None:
+    """Every panel's queries over the run (`query_range`), one small chart per panel, as PNG."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    panels = [p for p in dashboard["panels"] if p.get("targets")]
+    columns = 3
+    figure = Figure(figsize=(15, 3.2 * math.ceil(len(panels) / columns)), layout="constrained")
+    FigureCanvasAgg(figure)
+    axes = list(figure.subplots(math.ceil(len(panels) / columns), columns, squeeze=False).flat)
+    end = time.time()
+    for axis, panel in zip(axes, panels, strict=False):
+        if panel.get("description", "").startswith(KSM_MARK):
+            axis.text(0.5, 0.5, "no kube-state-metrics here", ha="center", transform=axis.transAxes)
+        for target in panel["targets"]:
+            response = await client.get(
+                f"{prometheus}/api/v1/query_range",
+                params={
+                    "query": _fill(target["expr"], values),
+                    "start": since,
+                    "end": end,
+                    "step": 1,
+                },
+            )
+            for series in response.json()["data"]["result"]:
+                label = re.sub(
+                    r"\{\{\s*(\w+)\s*\}\}",
+                    lambda m, s=series: str(s["metric"].get(m[1], "")),
+                    target.get("legendFormat", ""),
+                )
+                seconds = [float(t) - since for t, _ in series["values"]]
+                axis.plot(seconds, [float(v) for _, v in series["values"]], label=label[:40])
+        axis.set_title(panel["title"], fontsize=9)
+        axis.set_xlabel(f"s ({panel['fieldConfig']['defaults'].get('unit', '')})", fontsize=7)
+        axis.tick_params(labelsize=7)
+        if axis.get_legend_handles_labels()[0]:
+            axis.legend(fontsize=6, loc="upper left")
+    for axis in axes[len(panels) :]:
+        axis.set_visible(False)
+    figure.savefig(path, dpi=72)

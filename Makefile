@@ -28,7 +28,7 @@ endif
 PYTHON_CHECK = @$(if $(filter ok,$(word 2,$(PYTHON_FOUND))),true,echo "weather-api needs Python 3.11 or newer, and $(PYTHON) is $(or $(word 1,$(PYTHON_FOUND)),not there): run PYTHON=python3.12 make $(or $(MAKECMDGOALS),venv) (any python3.11+ will do)" >&2; exit 1)
 
 # The system packages the tests need, as the one line a non-root user runs (README, Quick start).
-SYSTEM_PACKAGES_LINE := sudo apt-get install -y chromium redis-server
+SYSTEM_PACKAGES_LINE := sudo apt-get install -y chromium redis-server prometheus
 # The browser for the Swagger UI test: CHROME if set, else the first Chromium or Chrome on PATH
 # that is not Ubuntu's snap stub (scripts/find-chrome); Debian's chromium when there is none.
 BROWSER := $(shell CHROME='$(CHROME)' scripts/find-chrome)
@@ -58,9 +58,10 @@ run: $(STAMP)  ## serve on 127.0.0.1:8000 (ARGS='--provider sample' etc.)
 stub: $(STAMP)  ## run the stub upstream on 127.0.0.1:9000 (ARGS='--latency-ms 50' etc.)
 	$(BIN)/weather-api stub $(ARGS)
 
-system-deps:  ## Debian packages the tests need (Chromium, unless a Chrome or Chromium is found, for the /docs test; Redis)
+system-deps:  ## Debian packages the tests need (Chromium, unless a Chrome or Chromium is found, for the /docs test; Redis; Prometheus and promtool for the alert rules and dashboard tests)
 	@scripts/ensure-debian-packages --line "$(SYSTEM_PACKAGES_LINE)" \
-		chromium:$(or $(BROWSER),/usr/bin/chromium) redis-server:$(REDIS_SERVER)
+		chromium:$(or $(BROWSER),/usr/bin/chromium) redis-server:$(REDIS_SERVER) \
+		prometheus:/usr/bin/promtool
 
 test: system-deps $(STAMP)  ## run the test suite with branch coverage
 	CHROME='$(BROWSER)' $(BIN)/pytest --cov --cov-report=term $(ARGS)

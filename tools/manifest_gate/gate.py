@@ -13,7 +13,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from manifest_gate import appcheck, invariants, least_privilege, locustrefs, policy, schema, xrefs
+from manifest_gate import (
+    appcheck,
+    invariants,
+    least_privilege,
+    locustrefs,
+    monitoring,
+    policy,
+    schema,
+    xrefs,
+)
 from manifest_gate.model import REPO, Finding, Obj, rel
 from manifest_gate.render import render
 
@@ -122,6 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         found += locustrefs.check(objs)
         found += invariants.check(objs)
         found += least_privilege.check(objs)
+        found += timed("metrics", lambda o=objs: monitoring.check(o, python=args.app_python))
         by_target[rel(target)].extend(found)
 
     everything = [o for objs in renders.values() for o in objs]

@@ -13,6 +13,7 @@ from typing import Any
 from pydantic import SecretStr, ValidationError
 
 from weather_api.config import ConfigurationError, Settings
+from weather_api.preflight import check_environment
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -100,6 +101,7 @@ def _serve(args: argparse.Namespace) -> int:
     options = {k: v for k, v in vars(args).items() if k in Settings.model_fields}
     try:
         settings = Settings(**options)
+        check_environment()
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}" for e in exc.errors()

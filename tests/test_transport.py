@@ -294,10 +294,21 @@ async def test_unknown_or_broken_encodings_are_decoding_errors(encoding: str, bo
 
 
 async def test_bodies_past_the_limit_are_refused_raw_and_inflated() -> None:
-    """Past the cap as sent (declared or not) or once inflated: ResponseTooLarge, pool fine."""
-    big = b"x" * 5000
+    """Past the cap as sent (declared or not) or once inflated: ResponseTooLarge, pool fine.
+
+    The gzip bombs are smaller than the cap as sent, one with its Content-Length and one
+    chunked without: only counting the inflated bytes refuses them.
+    """
+    limit = 65_536
+    big = b"x" * (limit + 1)
     unframed = b"HTTP/1.1 200 OK\r\n\r\n"  # no Content-Length: the body ends with the connection
     bomb = gzip.compress(b"0" * 10_000_000)  # 10 MB inflated from ~10 KB
+    assert len(bomb) < limit
+    chunked_head = (
+        b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n"
+    )
+    pieces = [bomb[at : at + 4096] for at in range(0, len(bomb), 4096)]
+    chunks = b"".join(b"%x\r\n%s\r\n" % (len(piece), piece) for piece in pieces) + b"0\r\n\r\n"
     arrived = 0
 
     async def endless(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -316,11 +327,18 @@ async def test_bodies_past_the_limit_are_refused_raw_and_inflated() -> None:
         raw_server(answering(ok(big), big)) as declared_url,
         raw_server(endless) as endless_url,
         raw_server(answering(ok(bomb, "Content-Encoding: gzip"), bomb)) as bomb_url,
+        raw_server(answering(chunked_head, chunks)) as chunked_bomb_url,
         raw_server(answering(ok(b"[]"), b"[]")) as fine_url,
-        transport(max_body_bytes=4096) as client,
+        transport(max_body_bytes=limit) as client,
     ):
-        for url in (declared_url, endless_url, bomb_url):
-            with pytest.raises(ResponseTooLarge):
+        # The declared size is refused before reading; the others by the count as they arrive.
+        for url, refusal in (
+            (declared_url, f"is {limit + 1} bytes, more than {limit}"),
+            (endless_url, f"larger than {limit} bytes"),
+            (bomb_url, f"larger than {limit} bytes"),
+            (chunked_bomb_url, f"larger than {limit} bytes"),
+        ):
+            with pytest.raises(ResponseTooLarge, match=refusal):
                 await send(client, url)
         assert (await send(client, fine_url)).json() == []  # the pool is fine afterwards
     assert arrived < 10_000_000  # refused while it arrived, not after

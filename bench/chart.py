@@ -30,6 +30,7 @@ LABELS = {
     "hit": "cache hit",
     "miss": "cache miss (--cache-ttl 0)",
     "flask": "old Flask app",
+    "fastapi": "FastAPI + httpx, no cache",
     "stub": "stub upstream alone",
 }
 # Okabe and Ito's colours: apart for most colour-blind readers.
@@ -38,6 +39,7 @@ COLOURS = {
     "hit": "#009E73",
     "miss": "#0072B2",
     "flask": "#D55E00",
+    "fastapi": "#E69F00",
     "stub": "#56B4E9",
 }
 OTHER = "#CC79A7"

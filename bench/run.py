@@ -1,10 +1,12 @@
 """`make bench`: the service against this machine's physical limits, all measured in one run.
 
 Starts on 127.0.0.1: the stub upstream (50 ms), a raw ASGI hello under the same uvicorn flags,
-the service twice (cache on; `--cache-ttl 0`), and the old Flask app as it ran. wrk loads each
-in turn, round after round (interleaved, so machine noise hits every case alike), and medians
+the service twice (cache on; `--cache-ttl 0`), the old Flask app as it ran, and the FastAPI
+rewrite a user would write first (one shared httpx.AsyncClient, no cache). wrk loads each in
+turn, round after round (interleaved, so machine noise hits every case alike), and medians
 are reported. Then: 1000 concurrent cold requests for one city, and RSS after 100k requests
-over 10k cities. Prints a table and the ratios the targets are stated in, writes
+over 10k cities (`--cases` measures a subset of the cases, prints its table and nothing else
+is run). Prints a table and the ratios the targets are stated in, writes
 bench/results/latest.json, and exits 1 if a target is missed.
 """
 
@@ -36,6 +38,7 @@ PYTHON = sys.executable
 UVICORN_FLAGS = ["--loop", "uvloop", "--http", "httptools", "--no-access-log", "--no-proxy-headers"]
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 KEY_ENV = {"WEATHER_API_OPENWEATHERMAP_API_KEY": "bench-key"}
+CASES = ("hello", "hit", "miss", "flask", "fastapi")
 
 
 @dataclass
@@ -228,17 +231,50 @@ def median_of(runs: list[dict[str, float]]) -> dict[str, float]:
     return {key: statistics.median(run[key] for run in runs) for key in runs[0]}
 
 
+def print_cases(
+    results: dict[str, dict[str, float]], *, args: argparse.Namespace, bound: float
+) -> None:
+    """The table of measured cases, and the latency bound of a miss."""
+    print(
+        f"\n{args.rounds} rounds x {args.seconds:g} s per case, {args.connections} connections, "
+        f"stub latency {args.stub_latency_ms:g} ms; medians\n"
+    )
+    print(
+        f"{'case':<8}{'rps':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}"
+        f"{'CPU ms/req':>12}{'upstream/req':>14}"
+    )
+    for name, r in results.items():
+        print(
+            f"{name:<8}{r['rps']:>9.0f}{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}{r['errors']:>8.0f}"
+            f"{r['cpu_ms_per_request']:>12.3f}{r['upstream_calls_per_request']:>14.3f}"
+        )
+    print(
+        f"\nlatency bound of a miss: {args.connections} / {results['stub']['mean_ms']:.1f} ms"
+        f" = {bound:.0f} rps"
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=5.0, help="per case per round")
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--stub-latency-ms", type=float, default=50.0)
+    parser.add_argument(
+        "--cases",
+        default=",".join(CASES),
+        help="comma-separated subset of the cases (the stub is always measured); a subset "
+        "prints its table only: no cold burst, clients, memory, targets or report",
+    )
     args = parser.parse_args()
     conns = args.connections
+    chosen = [name for name in CASES if name in args.cases.split(",")]
+    unknown = set(args.cases.split(",")) - set(CASES)
+    if unknown or not chosen:
+        parser.error(f"--cases takes names from {', '.join(CASES)}")
     (HERE / "results").mkdir(exist_ok=True)
 
-    ports = {name: free_port() for name in ("stub", "hello", "hit", "miss", "flask", "rss")}
+    ports = {name: free_port() for name in ("stub", *CASES, "rss")}
     cmd = [PYTHON, "-m", "weather_api"]
     with ExitStack() as stack:
         stub = stack.enter_context(
@@ -274,8 +310,8 @@ def main() -> int:
                 started(name, argv, ready=f"http://127.0.0.1:{ports[name]}/readyz", env=KEY_ENV)
             )
 
-        servers = {
-            "hello": stack.enter_context(
+        starts = {
+            "hello": lambda: stack.enter_context(
                 started(
                     "hello",
                     [
@@ -290,9 +326,9 @@ def main() -> int:
                     ready=f"http://127.0.0.1:{ports['hello']}/x",
                 )
             ),
-            "hit": service("hit"),
-            "miss": service("miss", "--cache-ttl", "0"),
-            "flask": stack.enter_context(
+            "hit": lambda: service("hit"),
+            "miss": lambda: service("miss", "--cache-ttl", "0"),
+            "flask": lambda: stack.enter_context(
                 started(
                     "flask",
                     [PYTHON, str(HERE / "flask_app.py"), str(ports["flask"])],
@@ -300,9 +336,27 @@ def main() -> int:
                     env={"UPSTREAM_URL": stub.url},
                 )
             ),
+            # uvicorn's defaults, as a first try runs it (uvloop and httptools when installed).
+            "fastapi": lambda: stack.enter_context(
+                started(
+                    "fastapi",
+                    [
+                        PYTHON,
+                        "-m",
+                        "uvicorn",
+                        "bench.fastapi_httpx:app",
+                        "--port",
+                        str(ports["fastapi"]),
+                    ],
+                    ready=f"http://127.0.0.1:{ports['fastapi']}/",
+                    env={"UPSTREAM_URL": stub.url},
+                )
+            ),
         }
-        paths = {"hello": "/", "hit": "/london/gb/", "miss": "/london/gb/", "flask": "/london/gb/"}
-        httpx.get(servers["hit"].url + "/london/gb/")  # warm the cache of the hit case
+        servers = {name: starts[name]() for name in chosen}
+        paths = dict.fromkeys(CASES, "/london/gb/") | {"hello": "/"}
+        if "hit" in servers:
+            httpx.get(servers["hit"].url + "/london/gb/")  # warm the cache of the hit case
 
         runs: dict[str, list[dict[str, float]]] = {name: [] for name in [*servers, "stub"]}
         for round_number in range(1, args.rounds + 1):
@@ -323,6 +377,16 @@ def main() -> int:
         results = {name: median_of(case_runs) for name, case_runs in runs.items()}
         # Every upstream request costs at least the stub's latency: the most a cache miss can do.
         bound = conns / (results["stub"]["mean_ms"] / 1000)
+        if len(chosen) < len(CASES):
+            progress("done (a subset of the cases: no other measurement)")
+            print_cases(results, args=args, bound=bound)
+            for name in ("flask", "fastapi"):
+                if "miss" in results and name in results:
+                    times = (
+                        results[name]["cpu_ms_per_request"] / results["miss"]["cpu_ms_per_request"]
+                    )
+                    print(f"CPU per request, {name} / miss: {times:.1f}x")
+            return 0
 
         progress("cold burst: 1000 concurrent requests for one uncached city")
         before = upstream_calls(stub)
@@ -358,6 +422,9 @@ def main() -> int:
         # where an absolute CPU figure moves 4x between machines of one kind).
         "flask_cpu_vs_miss_cpu": flask["cpu_ms_per_request"] / miss["cpu_ms_per_request"],
         "hit_vs_hello": hit["rps"] / hello["rps"],
+        # The same against the FastAPI + httpx rewrite a user would write first.
+        "fastapi_cpu_vs_miss_cpu": results["fastapi"]["cpu_ms_per_request"]
+        / miss["cpu_ms_per_request"],
     }
     targets = [
         ("cache miss >= 90% of the latency bound", ratios["miss_vs_latency_bound"] >= 0.9),
@@ -378,29 +445,13 @@ def main() -> int:
         ),
     ]
 
-    print(
-        f"\n{args.rounds} rounds x {args.seconds:g} s per case, {conns} connections, "
-        f"stub latency {args.stub_latency_ms:g} ms; medians\n"
-    )
-    print(
-        f"{'case':<8}{'rps':>9}{'p50 ms':>9}{'p99 ms':>9}{'errors':>8}"
-        f"{'CPU ms/req':>12}{'upstream/req':>14}"
-    )
-    for name in ("hello", "hit", "miss", "flask", "stub"):
-        r = results[name]
-        print(
-            f"{name:<8}{r['rps']:>9.0f}{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}{r['errors']:>8.0f}"
-            f"{r['cpu_ms_per_request']:>12.3f}{r['upstream_calls_per_request']:>14.3f}"
-        )
-    print(
-        f"\nlatency bound of a miss: {conns} / {results['stub']['mean_ms']:.1f} ms"
-        f" = {bound:.0f} rps"
-    )
+    print_cases(results, args=args, bound=bound)
     print(
         f"miss / bound {ratios['miss_vs_latency_bound']:.0%}   "
         f"miss / flask {ratios['miss_vs_flask']:.1f}x "
         f"({ratios['flask_cpu_vs_miss_cpu']:.1f}x less CPU per request)   "
-        f"hit / hello {ratios['hit_vs_hello']:.0%}"
+        f"hit / hello {ratios['hit_vs_hello']:.0%}   "
+        f"FastAPI+httpx CPU / miss CPU {ratios['fastapi_cpu_vs_miss_cpu']:.1f}x"
     )
     print(
         f"cold burst: {cold['ok']}/{cold['requests']} ok, {cold['upstream_calls']} upstream call(s)"

@@ -39,7 +39,14 @@ class Case:
     prepare: Callable[[Path], None] = lambda tmp_path: None
     names: tuple[str, ...] = ()
     never: tuple[str, ...] = ()  # what the line must not show (passwords)
-    unreadable: bool = False
+    unreadable: str | None = None  # a path under tmp_path that this process may not read
+
+
+def symlink_loop(name: str) -> Callable[[Path], None]:
+    def prepare(tmp_path: Path) -> None:
+        (tmp_path / name).symlink_to(tmp_path / name)  # ELOOP: neither missing nor denied
+
+    return prepare
 
 
 def write(name: str, content: bytes) -> Callable[[Path], None]:
@@ -90,7 +97,19 @@ CASES = {
         prepare=write("owm-key", b"a-real-looking-key"),
         names=(KEY_FILE, "/owm-key'", "permission denied"),
         never=("a-real-looking-key",),
-        unreadable=True,
+        unreadable="owm-key",
+    ),
+    "key file not text": Case(
+        args=OWM,
+        env={KEY_FILE: "{tmp}/owm-key"},
+        prepare=write("owm-key", b"\xff\xfe\x00k"),
+        names=(KEY_FILE, "/owm-key'", "not UTF-8"),
+    ),
+    "key file a symlink loop": Case(
+        args=OWM,
+        env={KEY_FILE: "{tmp}/owm-key"},
+        prepare=symlink_loop("owm-key"),
+        names=(KEY_FILE, "/owm-key'", "symbolic links"),
     ),
     # The CAs to trust: OpenSSL itself would go on with none.
     "SSL_CERT_FILE missing": Case(
@@ -108,6 +127,29 @@ CASES = {
         env={"SSL_CERT_FILE": "{tmp}/certs"},
         prepare=directory("certs"),
         names=("SSL_CERT_FILE=", "/certs'", "is a directory"),
+    ),
+    "SSL_CERT_FILE unreadable": Case(
+        env={"SSL_CERT_FILE": "{tmp}/ca.pem"},
+        prepare=lambda tmp_path: write("ca.pem", ca_pem())(tmp_path),
+        names=("SSL_CERT_FILE=", "/ca.pem'", "permission denied"),
+        unreadable="ca.pem",
+    ),
+    "SSL_CERT_FILE a symlink loop": Case(
+        env={"SSL_CERT_FILE": "{tmp}/ca.pem"},
+        prepare=symlink_loop("ca.pem"),
+        names=("SSL_CERT_FILE=", "/ca.pem'", "symbolic links"),
+    ),
+    "SSL_CERT_DIR empty value": Case(env={"SSL_CERT_DIR": ""}, names=("SSL_CERT_DIR=''", "empty")),
+    "SSL_CERT_DIR a file": Case(
+        env={"SSL_CERT_DIR": "{tmp}/ca.pem"},
+        prepare=lambda tmp_path: write("ca.pem", ca_pem())(tmp_path),
+        names=("SSL_CERT_DIR=", "/ca.pem'", "is a file"),
+    ),
+    "SSL_CERT_DIR unreadable": Case(
+        env={"SSL_CERT_DIR": "{tmp}/certs"},
+        prepare=directory("certs"),
+        names=("SSL_CERT_DIR=", "/certs'", "ermission denied"),
+        unreadable="certs",
     ),
     "SSL_CERT_DIR missing": Case(
         env={"SSL_CERT_DIR": "{tmp}/certs"}, names=("SSL_CERT_DIR=", "/certs'", "not exist")
@@ -178,9 +220,9 @@ def test_bad_configuration_is_a_one_line_refusal(case: Case, tmp_path: Path) -> 
     """Exit 2 and one line, `weather-api: cannot start: ...`, naming what is wrong and where."""
     case.prepare(tmp_path)
     env = {name: value.format(tmp=tmp_path) for name, value in case.env.items()}
-    if case.unreadable:
-        (tmp_path / "owm-key").chmod(0)
-    result = serve(*case.args, env=env, drop_file_access=case.unreadable)
+    if case.unreadable is not None:
+        (tmp_path / case.unreadable).chmod(0)
+    result = serve(*case.args, env=env, drop_file_access=case.unreadable is not None)
     assert result.returncode == 2, result
     assert result.stdout == ""
     lines = result.stderr.splitlines()

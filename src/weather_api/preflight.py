@@ -64,28 +64,30 @@ def _check_cert_dir(variable: str, value: str) -> None:
     directories = [Path(entry) for entry in value.split(os.pathsep) if entry]
     if not directories:
         raise ConfigurationError(f"{where} is set but empty; unset it or name a directory")
+    found = False
     for directory in directories:
+        which = where if len(directories) == 1 else f"{where}: {str(directory)!r}"
         if not directory.is_dir():
-            which = where if len(directories) == 1 else f"{where}: {str(directory)!r}"
             if directory.exists():
                 raise ConfigurationError(f"{which} is a file; a file goes in SSL_CERT_FILE")
             raise ConfigurationError(f"{which} does not exist")
-    if not any(_has_hashed_certificate(directory) for directory in directories):
+        try:
+            names = sorted(entry.name for entry in os.scandir(directory))
+        except OSError as exc:
+            raise ConfigurationError(
+                f"{which} cannot be read by this process ({exc.strerror})"
+            ) from None
+        # The first certificate OpenSSL can load ends the search (a system directory has
+        # hundreds); OpenSSL finds them by these names only.
+        found = found or any(
+            _HASHED_NAME.fullmatch(name) and _certificates_in(directory / name) > 0
+            for name in names
+        )
+    if not found:
         raise ConfigurationError(
             f"{where} holds no certificate under a name OpenSSL looks up "
             "(run `openssl rehash` on it after adding certificates)"
         )
-
-
-def _has_hashed_certificate(directory: Path) -> bool:
-    try:
-        names = sorted(entry.name for entry in os.scandir(directory))
-    except OSError:
-        return False
-    # The first readable certificate ends the search (a system directory holds hundreds).
-    return any(
-        _HASHED_NAME.fullmatch(name) and _certificates_in(directory / name) > 0 for name in names
-    )
 
 
 def _certificates_in(path: Path) -> int:

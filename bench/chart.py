@@ -32,6 +32,7 @@ LABELS = {
     "flask": "old Flask app",
     "hit-otel": "cache hit, tracing on (all sampled)",
     "hit-otel-1pct": "cache hit, tracing on (1% sampled)",
+    "fastapi": "FastAPI + httpx, no cache",
     "stub": "stub upstream alone",
 }
 # Okabe and Ito's colours: apart for most colour-blind readers.
@@ -40,6 +41,7 @@ COLOURS = {
     "hit": "#009E73",
     "miss": "#0072B2",
     "flask": "#D55E00",
+    "fastapi": "#E69F00",
     "stub": "#56B4E9",
 }
 OTHER = "#CC79A7"

@@ -106,3 +106,19 @@ async def test_stale_weather_is_served_when_the_upstream_fails(stub: StubServer)
     assert stale.headers["x-cache"] == "stale"
     assert stale.headers["cache-control"] == "max-age=0"
     assert stale.json() == fresh.json()
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+async def test_max_keepalive_connections_0_opens_a_connection_per_upstream_call(
+    stub: StubServer, provider: str
+) -> None:
+    """`--max-keepalive-connections 0`: every upstream call has its own connection, none reused
+    (the stub counts the connections it accepts, as GET /_stub/stats reports them)."""
+    cities = ["/london/gb/", "/paris/fr/", "/oslo/no/", "/rome/it/", "/madrid/es/"]
+    settings = make_settings(**stub_settings(stub, provider, max_keepalive_connections=0))
+    async with running_app(settings) as client:
+        for city in cities:
+            assert (await client.get(city)).status_code == 200
+    stats = stub.stats.snapshot()
+    assert stats["requests_total"] == len(cities) * (2 if provider == "openmeteo" else 1)
+    assert stats["connections_total"] == stats["requests_total"]

@@ -10,7 +10,8 @@ import gzip
 import ssl
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -294,10 +295,21 @@ async def test_unknown_or_broken_encodings_are_decoding_errors(encoding: str, bo
 
 
 async def test_bodies_past_the_limit_are_refused_raw_and_inflated() -> None:
-    """Past the cap as sent (declared or not) or once inflated: ResponseTooLarge, pool fine."""
-    big = b"x" * 5000
+    """Past the cap as sent (declared or not) or once inflated: ResponseTooLarge, pool fine.
+
+    The gzip bombs are smaller than the cap as sent, one with its Content-Length and one
+    chunked without: only counting the inflated bytes refuses them.
+    """
+    limit = 65_536
+    big = b"x" * (limit + 1)
     unframed = b"HTTP/1.1 200 OK\r\n\r\n"  # no Content-Length: the body ends with the connection
     bomb = gzip.compress(b"0" * 10_000_000)  # 10 MB inflated from ~10 KB
+    assert len(bomb) < limit
+    chunked_head = (
+        b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n"
+    )
+    pieces = [bomb[at : at + 4096] for at in range(0, len(bomb), 4096)]
+    chunks = b"".join(b"%x\r\n%s\r\n" % (len(piece), piece) for piece in pieces) + b"0\r\n\r\n"
     arrived = 0
 
     async def endless(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -316,11 +328,18 @@ async def test_bodies_past_the_limit_are_refused_raw_and_inflated() -> None:
         raw_server(answering(ok(big), big)) as declared_url,
         raw_server(endless) as endless_url,
         raw_server(answering(ok(bomb, "Content-Encoding: gzip"), bomb)) as bomb_url,
+        raw_server(answering(chunked_head, chunks)) as chunked_bomb_url,
         raw_server(answering(ok(b"[]"), b"[]")) as fine_url,
-        transport(max_body_bytes=4096) as client,
+        transport(max_body_bytes=limit) as client,
     ):
-        for url in (declared_url, endless_url, bomb_url):
-            with pytest.raises(ResponseTooLarge):
+        # The declared size is refused before reading; the others by the count as they arrive.
+        for url, refusal in (
+            (declared_url, f"is {limit + 1} bytes, more than {limit}"),
+            (endless_url, f"larger than {limit} bytes"),
+            (bomb_url, f"larger than {limit} bytes"),
+            (chunked_bomb_url, f"larger than {limit} bytes"),
+        ):
+            with pytest.raises(ResponseTooLarge, match=refusal):
                 await send(client, url)
         assert (await send(client, fine_url)).json() == []  # the pool is fine afterwards
     assert arrived < 10_000_000  # refused while it arrived, not after
@@ -369,22 +388,23 @@ class _Failing:
         pass
 
 
-@pytest.mark.parametrize(
-    ("error", "expected"),
-    [
-        (aiohttp.ConnectionTimeoutError(), httpx.ConnectTimeout),
-        (aiohttp.SocketTimeoutError(), httpx.ReadTimeout),
-        (aiohttp.ServerTimeoutError(), httpx.TimeoutException),
-        (aiohttp.ServerFingerprintMismatch(b"a", b"b", "h", 443), httpx.ConnectError),
-        (aiohttp.ServerDisconnectedError(), httpx.RemoteProtocolError),
-        (aiohttp.ClientPayloadError("cut short"), httpx.RemoteProtocolError),
-        (aiohttp.ClientConnectionResetError("closing transport"), httpx.WriteError),
-        (aiohttp.ClientOSError(104, "reset"), httpx.ReadError),
-        (aiohttp.ClientConnectionError("lost"), httpx.NetworkError),
-        (aiohttp.NonHttpUrlClientError("ftp://x"), httpx.UnsupportedProtocol),
-        (aiohttp.InvalidURL("http://[x"), httpx.TransportError),
-    ],
-)
+# The errors the wire tests cannot easily provoke, and what each must become.
+RAISED: list[tuple[aiohttp.ClientError, type[httpx.TransportError]]] = [
+    (aiohttp.ConnectionTimeoutError(), httpx.ConnectTimeout),
+    (aiohttp.SocketTimeoutError(), httpx.ReadTimeout),
+    (aiohttp.ServerTimeoutError(), httpx.TimeoutException),
+    (aiohttp.ServerFingerprintMismatch(b"a", b"b", "h", 443), httpx.ConnectError),
+    (aiohttp.ServerDisconnectedError(), httpx.RemoteProtocolError),
+    (aiohttp.ClientPayloadError("cut short"), httpx.RemoteProtocolError),
+    (aiohttp.ClientConnectionResetError("closing transport"), httpx.WriteError),
+    (aiohttp.ClientOSError(104, "reset"), httpx.ReadError),
+    (aiohttp.ClientConnectionError("lost"), httpx.NetworkError),
+    (aiohttp.NonHttpUrlClientError("ftp://x"), httpx.UnsupportedProtocol),
+    (aiohttp.InvalidURL("http://[x"), httpx.TransportError),
+]
+
+
+@pytest.mark.parametrize(("error", "expected"), RAISED)
 async def test_each_aiohttp_error_becomes_its_httpx_error(
     error: aiohttp.ClientError, expected: type[httpx.HTTPError]
 ) -> None:
@@ -408,17 +428,81 @@ async def test_error_messages_leave_the_query_out() -> None:
     assert "http://u.test/w?(query)" in str(caught.value)
 
 
+Upstream = Callable[[pytest.MonkeyPatch], AbstractAsyncContextManager[str]]
+
+
+@asynccontextmanager
+async def nothing_listening(env: pytest.MonkeyPatch) -> AsyncIterator[str]:
+    yield f"http://127.0.0.1:{free_port()}/"
+
+
+@asynccontextmanager
+async def not_http(env: pytest.MonkeyPatch) -> AsyncIterator[str]:
+    async with raw_server(answering(b"SSH-2.0-OpenSSH_9.2\r\n\r\n")) as url:
+        yield url
+
+
+@asynccontextmanager
+async def proxy_not_there(env: pytest.MonkeyPatch) -> AsyncIterator[str]:
+    env.setenv("HTTP_PROXY", f"http://127.0.0.1:{free_port()}")
+    yield "http://upstream.test/"
+
+
+@asynccontextmanager
+async def proxy_refusing_connect(env: pytest.MonkeyPatch) -> AsyncIterator[str]:
+    refusal = b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n"
+    async with raw_server(answering(refusal)) as proxy:
+        env.setenv("HTTPS_PROXY", proxy)
+        yield "https://upstream.test/"
+
+
+@dataclass(frozen=True)
+class OnTheWire:
+    """An upstream (or proxy) on 127.0.0.1 that makes aiohttp raise `raised`, and the httpx
+    error it must become."""
+
+    upstream: Upstream
+    raised: type[aiohttp.ClientError]
+    expected: type[httpx.TransportError]
+
+
+ON_THE_WIRE = {
+    "refused": OnTheWire(nothing_listening, aiohttp.ClientConnectorError, httpx.ConnectError),
+    "not HTTP": OnTheWire(not_http, aiohttp.ClientResponseError, httpx.RemoteProtocolError),
+    "proxy not there": OnTheWire(
+        proxy_not_there, aiohttp.ClientProxyConnectionError, httpx.ProxyError
+    ),
+    "proxy refuses CONNECT": OnTheWire(
+        proxy_refusing_connect, aiohttp.ClientHttpProxyError, httpx.ProxyError
+    ),
+}
+
+
+@pytest.mark.parametrize("case", ON_THE_WIRE.values(), ids=ON_THE_WIRE.keys())
+async def test_each_error_on_the_wire_becomes_its_httpx_error(
+    case: OnTheWire, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What aiohttp raises for a real socket's failure is the row's httpx error, cause kept."""
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    async with case.upstream(monkeypatch) as url, transport() as client:
+        with pytest.raises(httpx.TransportError) as caught:
+            await send(client, url)
+    assert type(caught.value) is case.expected, repr(caught.value)
+    assert type(caught.value.__cause__) is case.raised, repr(caught.value.__cause__)
+
+
 def test_every_row_of_the_error_table_is_tested() -> None:
-    """The table above and the wire tests cover every aiohttp class `ERRORS` names."""
-    on_the_wire = {
-        aiohttp.ClientProxyConnectionError,  # tests/providers/test_proxies.py
-        aiohttp.ClientHttpProxyError,  # tests/providers/test_proxies.py
-        aiohttp.ClientConnectorError,  # refused, DNS, certificate: above
-        aiohttp.ClientResponseError,  # not HTTP: above
-        aiohttp.ClientError,  # InvalidURL in the table
-    }
-    table = {
-        type(error)
-        for error, _ in test_each_aiohttp_error_becomes_its_httpx_error.pytestmark[0].args[1]
-    }
-    assert {theirs for theirs, _ in ERRORS} <= table | on_the_wire
+    """Each row of `ERRORS` is the first match for an error that a test above raises (RAISED,
+    ON_THE_WIRE), and that test expects the row's httpx error: no row is untested or dead."""
+
+    def row_of(raised: type[aiohttp.ClientError]) -> tuple[type[Any], type[Any]]:
+        return next(row for row in ERRORS if issubclass(raised, row[0]))
+
+    tested = [(type(error), expected) for error, expected in RAISED] + [
+        (case.raised, case.expected) for case in ON_THE_WIRE.values()
+    ]
+    for raised, expected in tested:
+        assert row_of(raised)[1] is expected, (raised, expected)
+    assert [row for row in ERRORS if row not in {row_of(raised) for raised, _ in tested}] == []

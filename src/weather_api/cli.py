@@ -14,6 +14,7 @@ from pydantic import SecretStr, ValidationError
 
 from weather_api import tracing
 from weather_api.config import ConfigurationError, Settings
+from weather_api.preflight import check_environment
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -101,6 +102,7 @@ def _serve(args: argparse.Namespace) -> int:
     options = {k: v for k, v in vars(args).items() if k in Settings.model_fields}
     try:
         settings = Settings(**options)
+        check_environment()
         tracing.check(settings)  # an OTEL_* choice we cannot honour stops the start here
     except ValidationError as exc:
         problems = "; ".join(

@@ -6,7 +6,15 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, HttpUrl, RedisDsn, SecretStr, field_validator, model_validator
+from pydantic import (
+    Field,
+    HttpUrl,
+    RedisDsn,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 Seconds = Annotated[float, Field(ge=0)]
@@ -160,9 +168,36 @@ class Settings(BaseSettings):
             return tuple(origin.strip() for origin in value.split(",") if origin.strip())
         return value
 
+    @field_validator(
+        "upstream_url", "openweathermap_url", "openmeteo_geocoding_url", "openmeteo_forecast_url"
+    )
+    @classmethod
+    def _base_url(cls, url: HttpUrl | None, info: ValidationInfo) -> HttpUrl | None:
+        # pydantic checks that it is an http(s) URL; these parse too, and then fail on every
+        # request: a path is appended to the base, so a query or fragment swallows it.
+        if url is None:
+            return url
+        host = url.host or ""
+        if url.query is not None or url.fragment is not None:
+            problem = "a base URL takes no query string or fragment"
+        elif url.port == 0:
+            problem = "port 0 cannot be connected to"
+        elif not host.startswith("[") and "" in host.removesuffix(".").split("."):
+            problem = f"the host name {host!r} has an empty label"
+        else:
+            return url
+        shown = str(url)
+        if url.password:
+            shown = shown.replace(f":{url.password}@", ":***@")
+        name = info.field_name or ""
+        raise ConfigurationError(
+            f"--{name.replace('_', '-')} / WEATHER_API_{name.upper()} {shown!r}: {problem}"
+        )
+
     @model_validator(mode="after")
     def _key_for_openweathermap(self) -> Settings:
-        if self.provider is ProviderName.OPENWEATHERMAP and self.api_key() is None:
+        key = self.api_key()  # a key file that is set is read whatever the provider: a typo shows
+        if self.provider is ProviderName.OPENWEATHERMAP and key is None:
             raise ValueError(
                 "provider 'openweathermap' needs an API key: set "
                 "WEATHER_API_OPENWEATHERMAP_API_KEY or WEATHER_API_OPENWEATHERMAP_API_KEY_FILE "
@@ -175,6 +210,27 @@ class Settings(BaseSettings):
         if self.openweathermap_api_key is not None:
             return self.openweathermap_api_key
         if self.openweathermap_api_key_file is not None:
-            text = self.openweathermap_api_key_file.read_text(encoding="utf-8").strip()
-            return SecretStr(text) if text else None
+            return read_key_file(self.openweathermap_api_key_file)
         return None
+
+
+def read_key_file(path: Path) -> SecretStr:
+    """The key a mounted secret file holds; ConfigurationError, naming the file, if none."""
+    where = f"the OpenWeatherMap key file {str(path)!r} (WEATHER_API_OPENWEATHERMAP_API_KEY_FILE)"
+    try:
+        text = path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        problem = "does not exist"
+    except IsADirectoryError:
+        problem = "is a directory, not a file"
+    except PermissionError:
+        problem = "cannot be read by this process (permission denied)"
+    except UnicodeDecodeError:
+        problem = "is not UTF-8 text"
+    except OSError as exc:
+        problem = f"cannot be read ({exc.strerror or type(exc).__name__})"
+    else:
+        if text:
+            return SecretStr(text)
+        problem = "is empty"
+    raise ConfigurationError(f"{where} {problem}")

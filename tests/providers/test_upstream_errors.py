@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 
 import httpx
 import pytest
@@ -11,6 +12,7 @@ import respx
 
 from tests.bodies import owm_london
 from tests.conftest import API_KEY, make_settings, running_app
+from weather_api.providers.aiohttp_transport import ResponseTooLarge
 
 WEATHER = "/data/2.5/weather"
 
@@ -105,10 +107,43 @@ async def test_retries_can_be_switched_off(owm: respx.Router) -> None:
     assert route.call_count == 1
 
 
-async def test_permanent_failures_are_not_retried(owm: respx.Router) -> None:
-    """401 and malformed bodies are not transient: one call each."""
-    route = owm.get(WEATHER).respond(401)
-    await get_london(owm, retry_attempts=3)
+def not_gzip(request: httpx.Request) -> httpx.Response:
+    """Says gzip, is not: httpx.DecodingError when the body is read, as our transport raises."""
+    return httpx.Response(
+        200, headers={"Content-Encoding": "gzip"}, stream=httpx.ByteStream(b"not gzip")
+    )
+
+
+def too_large(request: httpx.Request) -> httpx.Response:
+    """What the transport raises for a body past its cap (tests/test_transport.py shows when)."""
+    raise ResponseTooLarge("the upstream's body is larger than 1048576 bytes", request=request)
+
+
+@pytest.mark.parametrize(
+    ("answer", "slug"),
+    [
+        pytest.param(httpx.Response(401), "upstream-auth-failed", id="401"),
+        pytest.param(
+            httpx.Response(200, text='{"cod": 200, "main": {'),
+            "upstream-bad-response",
+            id="malformed 200",
+        ),
+        pytest.param(not_gzip, "upstream-bad-response", id="undecodable body"),
+        pytest.param(too_large, "upstream-bad-response", id="body too large"),
+    ],
+)
+async def test_permanent_failures_are_not_retried(
+    owm: respx.Router, answer: httpx.Response | Callable[[httpx.Request], httpx.Response], slug: str
+) -> None:
+    """A refused key, a body we cannot read, decode or hold: 502 after one call, not three."""
+    route = owm.get(WEATHER)
+    if callable(answer):
+        route.mock(side_effect=answer)
+    else:
+        route.mock(return_value=answer)
+    response = await get_london(owm, retry_attempts=3)
+    assert response.status_code == 502
+    assert response.json()["type"].endswith(slug)
     assert route.call_count == 1
 
 

@@ -71,12 +71,14 @@ def client_session(settings: Settings) -> aiohttp.ClientSession:
     Proxies come from the environment through `env_proxy`, once per upstream host. The SSL
     context is made here, so SSL_CERT_FILE and SSL_CERT_DIR are read when the app starts.
     """
+    force_close = settings.max_keepalive_connections == 0
     connector = aiohttp.TCPConnector(
         limit=settings.max_connections,
         limit_per_host=0,
-        keepalive_timeout=KEEPALIVE_EXPIRY,
+        # aiohttp refuses an expiry for connections it never keeps (ValueError at start).
+        keepalive_timeout=None if force_close else KEEPALIVE_EXPIRY,
         # aiohttp keeps any idle connection up to `limit`; 0 idle connections means none.
-        force_close=settings.max_keepalive_connections == 0,
+        force_close=force_close,
         ssl=ssl.create_default_context(),
     )
     return aiohttp.ClientSession(

@@ -70,14 +70,11 @@ def ca_pem() -> bytes:
 
 
 CASES = {
-    # The key file: whatever the provider, a file that is named is read at start.
+    # The key file: with --provider openweathermap, the file that is named is read at start.
     "key file missing": Case(
         args=OWM,
         env={KEY_FILE: "{tmp}/owm-key"},
         names=(KEY_FILE, "/owm-key'", "does not exist"),
-    ),
-    "key file missing, default provider": Case(
-        env={KEY_FILE: "{tmp}/owm-key"}, names=(KEY_FILE, "does not exist")
     ),
     "key file empty": Case(
         args=OWM,
@@ -249,5 +246,14 @@ def test_a_private_ca_in_ssl_cert_file_and_dir_is_accepted(tmp_path: Path) -> No
     port = free_port()
     env = {"SSL_CERT_FILE": str(bundle), "SSL_CERT_DIR": str(certs), KEY_FILE: str(key)}
     with weather_api_process("serve", "--port", str(port), *OWM, env=env, port=port) as running:
+        assert httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 200
+        assert "cannot start" not in running.output()
+
+
+def test_a_missing_key_file_does_not_stop_a_provider_that_needs_no_key(tmp_path: Path) -> None:
+    """The manifests mount the key as an optional Secret: without it, Open-Meteo still serves."""
+    port = free_port()
+    env = {KEY_FILE: str(tmp_path / "not-mounted")}
+    with weather_api_process("serve", "--port", str(port), env=env, port=port) as running:
         assert httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 200
         assert "cannot start" not in running.output()

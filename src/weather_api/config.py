@@ -196,8 +196,9 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _key_for_openweathermap(self) -> Settings:
-        key = self.api_key()  # a key file that is set is read whatever the provider: a typo shows
-        if self.provider is ProviderName.OPENWEATHERMAP and key is None:
+        # With openweathermap the key file is read now, so a typo stops the start; other
+        # providers never read it (the manifests mount it from an optional Secret).
+        if self.provider is ProviderName.OPENWEATHERMAP and self.api_key() is None:
             raise ValueError(
                 "provider 'openweathermap' needs an API key: set "
                 "WEATHER_API_OPENWEATHERMAP_API_KEY or WEATHER_API_OPENWEATHERMAP_API_KEY_FILE "
@@ -206,10 +207,13 @@ class Settings(BaseSettings):
         return self
 
     def api_key(self) -> SecretStr | None:
-        """The OpenWeatherMap key, from the setting or else from the mounted file."""
+        """The OpenWeatherMap key, from the setting or else (with that provider) from the file."""
         if self.openweathermap_api_key is not None:
             return self.openweathermap_api_key
-        if self.openweathermap_api_key_file is not None:
+        if (
+            self.openweathermap_api_key_file is not None
+            and self.provider is ProviderName.OPENWEATHERMAP
+        ):
             return read_key_file(self.openweathermap_api_key_file)
         return None
 

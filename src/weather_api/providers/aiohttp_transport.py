@@ -14,12 +14,16 @@ What the adapter adds:
   `max_connections` slots fails with `httpx.PoolTimeout` (aiohttp would count that wait as
   connecting);
 - the proxy from the environment, looked up once per upstream host (`env_proxy`) by each
-  transport, that is from the app's start.
+  transport, that is from the app's start;
+- no pooled connection is used again once bytes nobody asked for have arrived on it
+  (`CleanConnector`): an upstream or a middlebox that sends a second answer, in the same packet
+  or later while the connection sits idle, cannot make it the answer to the next request.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import ssl
 import urllib.request
 from functools import lru_cache
@@ -27,11 +31,15 @@ from typing import NoReturn
 
 import aiohttp
 import httpx
+from aiohttp.client_reqrep import ClientRequest
 from aiohttp.http_exceptions import ContentEncodingError
+from aiohttp.tracing import Trace
 from yarl import URL
 
 from weather_api.config import Settings
 
+CLOSE_CONNECTION = "close_connection"
+"""The response extension that closes the connection the answer came on (a no-op without one)."""
 MAX_BODY_BYTES = 1 << 20
 """Default cap on an upstream body, as sent and inflated: our answers are a few KiB."""
 KEEPALIVE_EXPIRY = 30.0
@@ -65,13 +73,55 @@ def env_proxy(scheme: str, host: str) -> str | None:
     return urllib.request.getproxies().get(scheme)
 
 
+# The socket the current task's request went out on (set by CleanConnector, in the same task).
+_SOCKET: contextvars.ContextVar[asyncio.Transport | None] = contextvars.ContextVar(
+    "upstream_socket", default=None
+)
+
+
+class CleanConnector(aiohttp.TCPConnector):
+    """A `TCPConnector` that never hands out a pooled connection with an answer already on it.
+
+    aiohttp reuses an idle connection when it is open and young (aio-libs/aiohttp#13656): an
+    answer that arrived while it sat in the pool would be read as the next request's. aiohttp's
+    own `should_close` is true once a connection holds bytes past its last answer (a parsed
+    message, an unread body or an unparsed tail); such a connection is closed here and the
+    request goes on another one. An answer that arrives only after our request has gone out
+    cannot be told from the real one by any HTTP/1.1 client: the providers check answers
+    against their question for that (docs/architecture.md, "Misbehaving upstreams").
+
+    `connect` is public API; `ResponseHandler.should_close` is an internal one, so aiohttp has
+    an upper bound in pyproject.toml and tests/providers/test_unsolicited_answers.py names it.
+    """
+
+    async def connect(
+        self,
+        req: ClientRequest,
+        traces: list[Trace],
+        timeout: aiohttp.ClientTimeout,  # noqa: ASYNC109 - aiohttp's signature, overridden
+    ) -> aiohttp.connector.Connection:
+        """A connection from the pool with nothing pending on it, or a new one."""
+        # Each discard empties one pooled slot, so after `limit` of them the pool is empty and
+        # the next connection is new; one that an upstream speaks on first is its to explain.
+        for _ in range(self.limit):
+            connection = await super().connect(req, traces, timeout)
+            protocol = connection.protocol
+            if protocol is None or not protocol.should_close:
+                break
+            connection.close()
+        else:
+            connection = await super().connect(req, traces, timeout)
+        _SOCKET.set(connection.transport)
+        return connection
+
+
 def client_session(settings: Settings) -> aiohttp.ClientSession:
     """An aiohttp session with the settings' timeouts and pool limits.
 
     Proxies come from the environment through `env_proxy`, once per upstream host. The SSL
     context is made here, so SSL_CERT_FILE and SSL_CERT_DIR are read when the app starts.
     """
-    connector = aiohttp.TCPConnector(
+    connector = CleanConnector(
         limit=settings.max_connections,
         limit_per_host=0,
         keepalive_timeout=KEEPALIVE_EXPIRY,
@@ -91,6 +141,10 @@ def client_session(settings: Settings) -> aiohttp.ClientSession:
         cookie_jar=aiohttp.DummyCookieJar(),  # an upstream's cookies mean nothing to us
         raise_for_status=False,
     )
+
+
+def _nothing_to_close() -> None:
+    """What `CLOSE_CONNECTION` does when there is no connection to close."""
 
 
 class AiohttpTransport(httpx.AsyncBaseTransport):
@@ -133,6 +187,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             slots.release()
 
     async def _send(self, request: httpx.Request) -> httpx.Response:
+        _SOCKET.set(None)
         try:
             async with self._session.request(
                 request.method,
@@ -142,6 +197,10 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 allow_redirects=False,
                 proxy=self._proxy(request.url.scheme, request.url.host),
             ) as answer:
+                # aiohttp puts the connection back in the pool as soon as the body has been
+                # read (often before `answer` exists): CleanConnector noted which one it was.
+                socket = _SOCKET.get()
+                close = _nothing_to_close if socket is None else socket.close
                 body = await self._read(answer, request)
                 status, reason, raw_headers = answer.status, answer.reason, answer.raw_headers
         except aiohttp.ClientError as exc:
@@ -153,7 +212,11 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
             headers=[pair for pair in raw_headers if pair[0].lower() not in _DROPPED_HEADERS],
             content=body,
             request=request,
-            extensions={"http_version": b"HTTP/1.1", "reason_phrase": (reason or "").encode()},
+            extensions={
+                "http_version": b"HTTP/1.1",
+                "reason_phrase": (reason or "").encode(),
+                CLOSE_CONNECTION: close,
+            },
         )
 
     async def _read(self, answer: aiohttp.ClientResponse, request: httpx.Request) -> bytes:

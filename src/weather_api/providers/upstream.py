@@ -27,7 +27,7 @@ from weather_api.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from weather_api.providers.aiohttp_transport import ResponseTooLarge
+from weather_api.providers.aiohttp_transport import CLOSE_CONNECTION, ResponseTooLarge
 
 # A 429 is retried only when the upstream asks for a wait shorter than this; otherwise the
 # client gets the 503 with Retry-After at once instead of an answer that eats its deadline.
@@ -43,6 +43,16 @@ OFFLINE_HINT = "To run without network access, start the service with --provider
 _GIVE_UP_AT: contextvars.ContextVar[float | None] = contextvars.ContextVar(
     "upstream_give_up_at", default=None
 )
+
+
+class AnswerMismatch(ValueError):
+    """Raised by a provider's `decode`: the answer is about another question than the one asked.
+
+    An upstream or a middlebox sent another request's answer (docs/architecture.md,
+    "Misbehaving upstreams"). The attempt fails as a bad response, is counted in
+    `weather_api_upstream_mismatches_total`, and is retried: the transport never reuses the
+    connection that carried it once the real answer arrives behind it.
+    """
 
 
 class _Transient(Exception):
@@ -160,6 +170,18 @@ class UpstreamClient:
                 return None
             try:
                 body = decode(response.content)
+            except AnswerMismatch:
+                # Our own answer may still be on its way on that connection: not for another.
+                close = response.extensions.get(CLOSE_CONNECTION)
+                if close is not None:
+                    close()
+                observability.count_upstream_mismatch(self._provider)
+                raise _Transient(
+                    UpstreamBadResponse(
+                        f"The {self._provider} upstream answered a question we did not ask.",
+                        provider=self._provider,
+                    )
+                ) from None
             except ValueError:
                 raise UpstreamBadResponse(
                     f"The {self._provider} upstream sent a body we cannot read.",

@@ -6,7 +6,12 @@ providers read `httpx.Response`s and tests hand in `httpx.MockTransport(respx_ro
 instead. Only public API of both libraries is used.
 
 What the adapter adds:
-- every failure is an httpx exception (`ERRORS` holds the table);
+- every failure is an httpx exception (`ERRORS` holds the table; the most specific row wins),
+  and an answer we cannot read (malformed head, framing or chunking, an encoding we did not
+  ask for, a body past the cap) is an `httpx.DecodingError`, never a transport error;
+- a request goes out once per call: aiohttp's own second send of an idempotent request after
+  `ClientOSError`/`ServerDisconnectedError` is off (`_send_once`), so every GET the upstream
+  reads is one attempt that the caller counts and budgets;
 - a body is never held, as sent or inflated, beyond `max_body_bytes`: a Content-Length past it
   is refused before reading, and the inflated bytes are counted while they arrive (aiohttp
   inflates in bounded steps), so a flood or a gzip bomb costs that much memory at most;
@@ -52,12 +57,16 @@ _INFLATED = frozenset({"", "identity", "gzip", "deflate"})
 _DROPPED_HEADERS = frozenset({b"content-encoding", b"content-length"})
 
 
-class ResponseTooLarge(httpx.HTTPError):
-    """The upstream's body, as sent or inflated, is larger than the transport accepts."""
+class ResponseTooLarge(httpx.DecodingError):
+    """The upstream's body, as sent or inflated, is larger than the transport accepts.
 
-    def __init__(self, message: str, *, request: httpx.Request) -> None:
-        super().__init__(message)
-        self.request = request
+    An `httpx.DecodingError`, as every answer we cannot read is: callers catch httpx's classes,
+    never this one.
+    """
+
+
+class _NotSentAgain(aiohttp.ClientConnectionError):
+    """Carries (as its cause) a failure that aiohttp would otherwise answer by sending again."""
 
 
 def env_proxy(scheme: str, host: str) -> str | None:
@@ -134,13 +143,31 @@ def client_session(settings: Settings) -> aiohttp.ClientSession:
         trust_env=False,  # see env_proxy
         timeout=aiohttp.ClientTimeout(
             total=None,
-            connect=None,  # the pool wait is ours (PoolTimeout); connecting is sock_connect
+            # DNS, TCP, TLS and a proxy's CONNECT answer, all in one bound. The wait for a pool
+            # slot is ours (PoolTimeout), before aiohttp is asked: it never waits for one here.
+            connect=settings.connect_timeout,
             sock_connect=settings.connect_timeout,
             sock_read=settings.upstream_timeout,
         ),
         cookie_jar=aiohttp.DummyCookieJar(),  # an upstream's cookies mean nothing to us
         raise_for_status=False,
+        middlewares=(_send_once,),
     )
+
+
+async def _send_once(
+    request: ClientRequest, handler: aiohttp.ClientHandlerType
+) -> aiohttp.ClientResponse:
+    """Turn the failures aiohttp sends a GET again after into one it does not.
+
+    aiohttp re-sends an idempotent request once after `ClientOSError` or
+    `ServerDisconnectedError`, on fresh connections too: one attempt of ours became two GETs at
+    the upstream, uncounted. Each attempt is ours to count and to budget (`--retry-attempts`).
+    """
+    try:
+        return await handler(request)
+    except (aiohttp.ClientOSError, aiohttp.ServerDisconnectedError) as exc:
+        raise _NotSentAgain(str(exc)) from exc
 
 
 def _nothing_to_close() -> None:
@@ -237,7 +264,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         size = 0
         # Inflated chunks, each bounded by aiohttp. Counting them also bounds a body sent
         # without Content-Length, compressed or not: inflating never makes a body smaller.
-        async for chunk in answer.content.iter_any():
+        while chunk := await _next_chunk(answer.content, request):
             size += len(chunk)
             if size > limit:
                 raise ResponseTooLarge(
@@ -251,8 +278,37 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         await self._session.close()
 
 
-# aiohttp's client errors and the httpx errors they become; the first match wins, so the
-# more specific come first. tests/test_transport.py raises each one, most of them on the wire.
+# How often a wait for more body looks at its socket (see _next_chunk).
+_BROKEN_BODY_CHECK = 0.1
+
+
+async def _next_chunk(content: aiohttp.StreamReader, request: httpx.Request) -> bytes:
+    """The next inflated chunk of a body, or b"" at its end.
+
+    aiohttp 3.14 closes the socket on a body it cannot parse (an invalid chunk that arrives
+    after the head) without waking the reader, and drops the read timeout with it: the wait
+    would last forever. A socket closed under an unfinished body is that case.
+    """
+    if content.is_eof():  # the whole body is here (the usual case): nothing to wait for
+        return await content.readany()
+    socket = _SOCKET.get()
+    while True:
+        try:
+            async with asyncio.timeout(_BROKEN_BODY_CHECK):
+                return await content.readany()
+        except TimeoutError:
+            # sock_read still bounds a silent upstream: its error ends `readany`.
+            if socket is not None and socket.is_closing() and not content.is_eof():
+                raise httpx.DecodingError(
+                    "the upstream's body broke off in a way that cannot be parsed",
+                    request=request,
+                ) from None
+
+
+# aiohttp's client errors and the httpx errors they become. The row of the exception's most
+# specific class wins (by its MRO, whatever the order here): ClientHttpProxyError is a
+# ClientResponseError, and a refused CONNECT is a ProxyError, not an unreadable answer.
+# tests/test_transport.py raises each one, most of them on the wire.
 ERRORS: tuple[tuple[type[aiohttp.ClientError], type[httpx.RequestError]], ...] = (
     (aiohttp.ConnectionTimeoutError, httpx.ConnectTimeout),  # sock_connect, TLS handshake too
     (aiohttp.SocketTimeoutError, httpx.ReadTimeout),  # nothing for sock_read seconds
@@ -263,7 +319,9 @@ ERRORS: tuple[tuple[type[aiohttp.ClientError], type[httpx.RequestError]], ...] =
     (aiohttp.ServerFingerprintMismatch, httpx.ConnectError),
     (aiohttp.ServerDisconnectedError, httpx.RemoteProtocolError),  # closed before the answer
     (aiohttp.ClientPayloadError, httpx.RemoteProtocolError),  # body cut short (or not inflatable)
-    (aiohttp.ClientResponseError, httpx.RemoteProtocolError),  # the answer is not HTTP/1.1
+    # The head or its framing cannot be parsed: over 8 KiB, duplicate Content-Length, bad chunk
+    # size, not HTTP/1.1 at all. Another try gets the same bytes: an answer we cannot read.
+    (aiohttp.ClientResponseError, httpx.DecodingError),
     (aiohttp.ClientConnectionResetError, httpx.WriteError),  # the request met a closed socket
     (aiohttp.ClientOSError, httpx.ReadError),  # reset while reading
     (aiohttp.ClientConnectionError, httpx.NetworkError),
@@ -272,15 +330,25 @@ ERRORS: tuple[tuple[type[aiohttp.ClientError], type[httpx.RequestError]], ...] =
 )
 
 
+_BY_CLASS: dict[type, type[httpx.RequestError]] = dict(ERRORS)
+
+
+def _httpx_class_for(kind: type[aiohttp.ClientError]) -> type[httpx.RequestError]:
+    """The httpx class of the most specific row of `ERRORS` that `kind` is a subclass of."""
+    return next(_BY_CLASS[cls] for cls in kind.__mro__ if cls in _BY_CLASS)
+
+
 def _raise_as_httpx(exc: aiohttp.ClientError, request: httpx.Request) -> NoReturn:
     """Raise the httpx exception that `ERRORS` pairs with an aiohttp one."""
+    if isinstance(exc, _NotSentAgain) and isinstance(exc.__cause__, aiohttp.ClientError):
+        exc = exc.__cause__  # mapped, and chained, as what it is
     error: type[httpx.RequestError]
     if isinstance(exc, aiohttp.ClientPayloadError) and isinstance(
         exc.__cause__, ContentEncodingError
     ):
         error = httpx.DecodingError  # a body that is not valid gzip or deflate
     else:
-        error = next(ours for theirs, ours in ERRORS if isinstance(exc, theirs))
+        error = _httpx_class_for(type(exc))
     # aiohttp names the whole URL in some messages; its query may carry an API key.
     message = f"{type(exc).__name__}: {exc}"
     query = request.url.query.decode("ascii", "replace")

@@ -27,7 +27,7 @@ from weather_api.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from weather_api.providers.aiohttp_transport import CLOSE_CONNECTION, ResponseTooLarge
+from weather_api.providers.aiohttp_transport import CLOSE_CONNECTION
 
 # A 429 is retried only when the upstream asks for a wait shorter than this; otherwise the
 # client gets the 503 with Retry-After at once instead of an answer that eats its deadline.
@@ -220,13 +220,11 @@ class UpstreamClient:
             ) from None
         except httpx.TransportError:
             raise _Transient(_unreachable(name)) from None
-        except httpx.DecodingError:  # e.g. `Content-Encoding: gzip` on a body that is not
+        except httpx.DecodingError:
+            # A malformed head, framing or chunking, an encoding we did not ask for, a body
+            # past the cap (or a gzip bomb): another try would get the same bytes.
             raise UpstreamBadResponse(
-                f"The {name} upstream sent a body we cannot decode.", provider=name
-            ) from None
-        except ResponseTooLarge:  # a flood or a gzip bomb: another try would be the same
-            raise UpstreamBadResponse(
-                f"The {name} upstream sent a body larger than we accept.", provider=name
+                f"The {name} upstream sent an answer we cannot read.", provider=name
             ) from None
 
         status = response.status_code

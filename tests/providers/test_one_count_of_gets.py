@@ -25,7 +25,7 @@ ATTEMPTS = "weather_api_upstream_request_duration_seconds_count"
 async def test_gets_per_client_request_are_the_retry_attempts_and_all_counted(
     failure: str, attempts: int
 ) -> None:
-    """A server that reads each GET then closes (or resets): attempts GETs, attempts observations."""
+    """A server that reads each GET, then closes or resets: `attempts` GETs, as many observed."""
     gets = 0
 
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:

@@ -124,13 +124,17 @@ class CleanConnector(aiohttp.TCPConnector):
         return connection
 
 
-def client_session(settings: Settings) -> aiohttp.ClientSession:
+def client_session(
+    settings: Settings, *, resolver: aiohttp.abc.AbstractResolver | None = None
+) -> aiohttp.ClientSession:
     """An aiohttp session with the settings' timeouts and pool limits.
 
     Proxies come from the environment through `env_proxy`, once per upstream host. The SSL
     context is made here, so SSL_CERT_FILE and SSL_CERT_DIR are read when the app starts.
+    `resolver` replaces aiohttp's default one (tests hand in one that stalls).
     """
     connector = CleanConnector(
+        resolver=resolver,
         limit=settings.max_connections,
         limit_per_host=0,
         keepalive_timeout=KEEPALIVE_EXPIRY,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
 import typing
 from collections.abc import Sequence
@@ -13,6 +14,7 @@ from typing import Any
 from pydantic import SecretStr, ValidationError
 
 from weather_api.config import ConfigurationError, Settings
+from weather_api.providers.proxies import check_proxy_environment
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -100,6 +102,7 @@ def _serve(args: argparse.Namespace) -> int:
     options = {k: v for k, v in vars(args).items() if k in Settings.model_fields}
     try:
         settings = Settings(**options)
+        check_proxy_environment(os.environ)
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}" for e in exc.errors()

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import re
 import ssl
 import urllib.request
 from functools import lru_cache
@@ -42,6 +43,7 @@ from aiohttp.tracing import Trace
 from yarl import URL
 
 from weather_api.config import Settings
+from weather_api.providers.proxies import proxy_url
 
 CLOSE_CONNECTION = "close_connection"
 """The response extension that closes the connection the answer came on (a no-op without one)."""
@@ -72,6 +74,8 @@ class _NotSentAgain(aiohttp.ClientConnectionError):
 def env_proxy(scheme: str, host: str) -> str | None:
     """The proxy for `scheme://host` from HTTP_PROXY/HTTPS_PROXY/NO_PROXY (either case), or None.
 
+    A proxy without a scheme is an http:// one (`proxies.proxy_url`).
+
     What aiohttp's `trust_env=True` looks up, with the same standard-library functions; the
     transport asks once per host. aiohttp asks (and reads netrc) in a worker thread on every
     request: ~0.25 ms of CPU per cache miss and a thread wake-up in its latency (measured,
@@ -79,7 +83,8 @@ def env_proxy(scheme: str, host: str) -> str | None:
     """
     if urllib.request.proxy_bypass(host):
         return None
-    return urllib.request.getproxies().get(scheme)
+    proxy = urllib.request.getproxies().get(scheme)
+    return None if not proxy else proxy_url(proxy)
 
 
 # The socket the current task's request went out on (set by CleanConnector, in the same task).
@@ -219,6 +224,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
 
     async def _send(self, request: httpx.Request) -> httpx.Response:
         _SOCKET.set(None)
+        proxy = self._proxy(request.url.scheme, request.url.host)
         try:
             async with self._session.request(
                 request.method,
@@ -226,7 +232,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 headers=[*request.headers.multi_items(), ("accept-encoding", ACCEPT_ENCODING)],
                 data=request.content or None,
                 allow_redirects=False,
-                proxy=self._proxy(request.url.scheme, request.url.host),
+                proxy=proxy,
             ) as answer:
                 # aiohttp puts the connection back in the pool as soon as the body has been
                 # read (often before `answer` exists): CleanConnector noted which one it was.
@@ -235,7 +241,9 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 body = await self._read(answer, request)
                 status, reason, raw_headers = answer.status, answer.reason, answer.raw_headers
         except aiohttp.ClientError as exc:
-            _raise_as_httpx(exc, request)
+            # A proxy's password must not ride along in aiohttp's exception (its message and
+            # its request_info name the proxy URL and the Proxy-Authorization header).
+            _raise_as_httpx(exc, request, keep_cause=proxy is None or "@" not in proxy)
         except TimeoutError as exc:  # pragma: no cover - aiohttp wraps its timeouts; in case
             raise httpx.ReadTimeout(str(exc) or "the upstream timed out", request=request) from exc
         return httpx.Response(
@@ -334,6 +342,8 @@ ERRORS: tuple[tuple[type[aiohttp.ClientError], type[httpx.RequestError]], ...] =
 )
 
 
+# The user:password@ of a URL in a message (a proxy's, as aiohttp names it).
+_USERINFO = re.compile(r"(?<=://)[^/@\s'\"]*@")
 _BY_CLASS: dict[type, type[httpx.RequestError]] = dict(ERRORS)
 
 
@@ -342,7 +352,9 @@ def _httpx_class_for(kind: type[aiohttp.ClientError]) -> type[httpx.RequestError
     return next(_BY_CLASS[cls] for cls in kind.__mro__ if cls in _BY_CLASS)
 
 
-def _raise_as_httpx(exc: aiohttp.ClientError, request: httpx.Request) -> NoReturn:
+def _raise_as_httpx(
+    exc: aiohttp.ClientError, request: httpx.Request, *, keep_cause: bool = True
+) -> NoReturn:
     """Raise the httpx exception that `ERRORS` pairs with an aiohttp one."""
     if isinstance(exc, _NotSentAgain) and isinstance(exc.__cause__, aiohttp.ClientError):
         exc = exc.__cause__  # mapped, and chained, as what it is
@@ -358,6 +370,9 @@ def _raise_as_httpx(exc: aiohttp.ClientError, request: httpx.Request) -> NoRetur
     query = request.url.query.decode("ascii", "replace")
     if query:
         message = message.replace(query, "(query)")
+    message = _USERINFO.sub("(credentials)@", message)
+    if not keep_cause:
+        raise error(message, request=request) from None
     raise error(message, request=request) from exc
 
 

@@ -213,3 +213,26 @@ async def test_an_answer_that_arrives_during_the_next_request_is_refused_and_cou
         assert 502 in statuses
     else:
         assert statuses == [200] * 4
+
+
+async def test_without_keep_alive_no_answer_can_reach_another_request(stub: StubServer) -> None:
+    """--max-keepalive-connections 0: the app starts, each GET has its own connection, and an
+    unasked answer at any moment finds none of our requests to land on (no mismatch at all)."""
+    stub.config.update(
+        {"trailing_response_rate": 1.0, "unsolicited_response_delay_ms": 30, "latency_ms": 90}
+    )
+    settings = make_settings(
+        provider="openweathermap",
+        upstream_url=stub.url,
+        retry_attempts=1,
+        max_keepalive_connections=0,
+    )
+    async with running_app(settings) as client:
+        before = await scrape(client)
+        answers = [(city, await client.get(f"/{city}/gb/")) for city in CITIES[:4]]
+        after = await scrape(client)
+    for city, response in answers:
+        assert response.status_code == 200, response.text
+        assert response.json()["name"] == city
+    assert after.since(before, MISMATCHES, provider="openweathermap") == 0
+    assert stub.stats.snapshot()["connections_total"] == 4

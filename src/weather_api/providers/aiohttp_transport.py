@@ -138,13 +138,15 @@ def client_session(
     context is made here, so SSL_CERT_FILE and SSL_CERT_DIR are read when the app starts.
     `resolver` replaces aiohttp's default one (tests hand in one that stalls).
     """
+    # aiohttp keeps any idle connection up to `limit`; 0 idle connections means none (and
+    # aiohttp refuses a keep-alive expiry beside force_close).
+    force_close = settings.max_keepalive_connections == 0
     connector = CleanConnector(
         resolver=resolver,
         limit=settings.max_connections,
         limit_per_host=0,
-        keepalive_timeout=KEEPALIVE_EXPIRY,
-        # aiohttp keeps any idle connection up to `limit`; 0 idle connections means none.
-        force_close=settings.max_keepalive_connections == 0,
+        keepalive_timeout=None if force_close else KEEPALIVE_EXPIRY,
+        force_close=force_close,
         ssl=ssl.create_default_context(),
     )
     return aiohttp.ClientSession(

@@ -3,7 +3,8 @@
 aiohttp does the protocol work (pooling, keep-alive, DNS cache, Happy Eyeballs, TLS, gzip and
 deflate, proxies from the environment); httpx's types stay at the provider boundary, so that
 providers read `httpx.Response`s and tests hand in `httpx.MockTransport(respx_router.async_handler)`
-instead. Only public API of both libraries is used.
+instead. Only public API of both libraries is used, but for one read of aiohttp's
+`ResponseHandler.should_close` (`CleanConnector`): hence aiohttp's upper bound in pyproject.toml.
 
 What the adapter adds:
 - every failure is an httpx exception (`ERRORS` holds the table; the most specific row wins),
@@ -37,7 +38,6 @@ from typing import NoReturn
 
 import aiohttp
 import httpx
-from aiohttp.client_reqrep import ClientRequest
 from aiohttp.http_exceptions import ContentEncodingError
 from aiohttp.tracing import Trace
 from yarl import URL
@@ -110,7 +110,7 @@ class CleanConnector(aiohttp.TCPConnector):
 
     async def connect(
         self,
-        req: ClientRequest,
+        req: aiohttp.ClientRequest,
         traces: list[Trace],
         timeout: aiohttp.ClientTimeout,  # noqa: ASYNC109 - aiohttp's signature, overridden
     ) -> aiohttp.connector.Connection:
@@ -167,7 +167,7 @@ def client_session(
 
 
 async def _send_once(
-    request: ClientRequest, handler: aiohttp.ClientHandlerType
+    request: aiohttp.ClientRequest, handler: aiohttp.ClientHandlerType
 ) -> aiohttp.ClientResponse:
     """Turn the failures aiohttp sends a GET again after into one it does not.
 

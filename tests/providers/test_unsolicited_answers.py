@@ -147,23 +147,31 @@ def _forecast(latitude: float, longitude: float) -> dict[str, object]:
     }
 
 
+def _places(country: str) -> dict[str, object]:
+    return {"results": [_place(country)]}
+
+
 @pytest.mark.parametrize(
-    ("place", "forecast", "mismatched"),
+    ("places", "forecast", "mismatched"),
     [
-        (_place("FR"), _forecast(48.86, 2.34), False),  # the grid cell's centre: ours
-        (_place("FR"), _forecast(48.85, 2.35 - 359.9), False),  # same longitude, written apart
-        (_place("KP"), _forecast(39.03, 125.75), True),  # a place in another country
-        (_place("FR"), _forecast(39.03, 125.75), True),  # a forecast for another point
-        (_place("FR"), _forecast(48.85, 3.5), True),  # a neighbour's cell, 1.15 degrees east
+        (_places("FR"), _forecast(48.86, 2.34), False),  # the grid cell's centre: ours
+        (_places("FR"), _forecast(48.85, 2.35 - 359.9), False),  # same longitude, written apart
+        (_places("KP"), _forecast(39.03, 125.75), True),  # a place in another country
+        (_places("FR"), _forecast(39.03, 125.75), True),  # a forecast for another point
+        (_places("FR"), _forecast(48.85, 3.5), True),  # a neighbour's cell, 1.15 degrees east
+        (_forecast(48.85, 2.35), _forecast(48.85, 2.35), True),  # places answered by a forecast
+        (_places("FR"), _places("FR"), True),  # a forecast answered by places
     ],
 )
 async def test_openmeteo_answers_for_elsewhere_are_counted_502s(
-    openmeteo: respx.Router, place: dict[str, object], forecast: dict[str, object], mismatched: bool
+    openmeteo: respx.Router,
+    places: dict[str, object],
+    forecast: dict[str, object],
+    mismatched: bool,
 ) -> None:
-    """Geocoding in another country, or a forecast outside the place's grid cell: a counted 502."""
-    openmeteo.get(f"{GEOCODING_URL}/v1/search").mock(
-        return_value=httpx.Response(200, json={"results": [place]})
-    )
+    """Another country, a forecast outside the place's grid cell, or the other endpoint's
+    answer (both can share one connection): a counted 502, never a 404 or an answer."""
+    openmeteo.get(f"{GEOCODING_URL}/v1/search").mock(return_value=httpx.Response(200, json=places))
     openmeteo.get(f"{FORECAST_URL}/v1/forecast").mock(
         return_value=httpx.Response(200, json=forecast)
     )
@@ -183,21 +191,21 @@ async def test_openmeteo_answers_for_elsewhere_are_counted_502s(
         assert counted == 0
 
 
+@pytest.mark.parametrize("provider", ["openweathermap", "openmeteo"])
 @pytest.mark.parametrize("attempts", [1, 2])
 async def test_an_answer_that_arrives_during_the_next_request_is_refused_and_counted(
-    stub: StubServer, attempts: int
+    stub: StubServer, attempts: int, provider: str
 ) -> None:
     """The unasked answer lands while the next request waits for its own (latency > delay).
 
-    No HTTP/1.1 client can tell it from the real answer; the country check does: a 502, or with
-    a second attempt the right answer over a connection the real answer did not poison.
+    No HTTP/1.1 client can tell it from the real answer; the providers' checks do (the country;
+    Open-Meteo's other endpoint's answer): a 502, or with a second attempt the right answer over
+    a connection the real answer did not poison. Never another city, never a 404.
     """
     stub.config.update(
         {"trailing_response_rate": 1.0, "unsolicited_response_delay_ms": 30, "latency_ms": 90}
     )
-    settings = make_settings(
-        provider="openweathermap", upstream_url=stub.url, retry_attempts=attempts
-    )
+    settings = make_settings(provider=provider, upstream_url=stub.url, retry_attempts=attempts)
     async with running_app(settings) as client:
         before = await scrape(client)
         answers = [(city, await client.get(f"/{city}/gb/")) for city in CITIES[:4]]
@@ -208,7 +216,7 @@ async def test_an_answer_that_arrives_during_the_next_request_is_refused_and_cou
             assert response.json()["name"] == city
         else:
             assert response.status_code == 502, response.text
-    assert after.since(before, MISMATCHES, provider="openweathermap") >= 1
+    assert after.since(before, MISMATCHES, provider=provider) >= 1
     if attempts == 1:
         assert 502 in statuses
     else:

@@ -114,7 +114,10 @@ class OpenMeteoProvider:
 
 
 def _in_country(body: Any, country: str) -> Any:
-    """The geocoding answer, refused when its first place is in another country than asked."""
+    """The geocoding answer, refused when it is a forecast or its first place is in another
+    country than asked (both endpoints may share one connection, and its answers)."""
+    if isinstance(body, dict) and ("current" in body or "latitude" in body):
+        raise AnswerMismatch("asked for places, answered with a forecast")
     results = body.get("results") if isinstance(body, dict) else None
     place = results[0] if isinstance(results, list) and results else None
     answered = place.get("country_code") if isinstance(place, dict) else None
@@ -124,9 +127,12 @@ def _in_country(body: Any, country: str) -> Any:
 
 
 def _near(body: Any, place: dict[str, Any]) -> Any:
-    """The forecast, refused when it is for a point outside the grid cell of `place`."""
+    """The forecast, refused when it is a geocoding answer or for a point outside the grid cell
+    of `place`."""
     if not isinstance(body, dict) or body.get("error") is True:
         return body  # read (and refused) by the caller
+    if "results" in body:
+        raise AnswerMismatch("asked for a forecast, answered with places")
     for axis in ("latitude", "longitude"):
         try:
             offset = abs(float(body[axis]) - float(place[axis]))

@@ -171,10 +171,7 @@ class UpstreamClient:
             try:
                 body = decode(response.content)
             except AnswerMismatch:
-                # Our own answer may still be on its way on that connection: not for another.
-                close = response.extensions.get(CLOSE_CONNECTION)
-                if close is not None:
-                    close()
+                _close_connection(response)
                 observability.count_upstream_mismatch(self._provider)
                 raise _Transient(
                     UpstreamBadResponse(
@@ -183,6 +180,7 @@ class UpstreamClient:
                     )
                 ) from None
             except ValueError:
+                _close_connection(response)
                 raise UpstreamBadResponse(
                     f"The {self._provider} upstream sent a body we cannot read.",
                     provider=self._provider,
@@ -274,6 +272,17 @@ def request_url(url: str, params: Mapping[str, str]) -> str:
     """
     query = encode_query(params)
     return f"{url}?{query}" if query else url
+
+
+def _close_connection(response: httpx.Response) -> None:
+    """Close the connection an unreadable or mismatched answer came on.
+
+    Such an answer may be another request's (or none's): then our own is still on its way on
+    that connection, and must not become the next request's answer.
+    """
+    close = response.extensions.get(CLOSE_CONNECTION)
+    if close is not None:
+        close()
 
 
 def _unreachable(provider: str) -> UpstreamUnavailable:

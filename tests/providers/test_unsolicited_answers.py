@@ -202,10 +202,13 @@ async def test_an_answer_that_arrives_during_the_next_request_is_refused_and_cou
     Open-Meteo's other endpoint's answer): a 502, or with a second attempt the right answer over
     a connection the real answer did not poison. Never another city, never a 404.
     """
+    # The next request goes out at once and waits 300 ms; the unasked answer comes 100 ms in.
     stub.config.update(
-        {"trailing_response_rate": 1.0, "unsolicited_response_delay_ms": 30, "latency_ms": 90}
+        {"trailing_response_rate": 1.0, "unsolicited_response_delay_ms": 100, "latency_ms": 300}
     )
-    settings = make_settings(provider=provider, upstream_url=stub.url, retry_attempts=attempts)
+    settings = make_settings(
+        provider=provider, upstream_url=stub.url, retry_attempts=attempts, request_deadline=8.0
+    )
     async with running_app(settings) as client:
         before = await scrape(client)
         answers = [(city, await client.get(f"/{city}/gb/")) for city in CITIES[:4]]

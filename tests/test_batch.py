@@ -27,6 +27,7 @@ def owm_by_city(router: respx.Router, *, delay: float = 0.0) -> dict[str, int]:
                 return httpx.Response(500)
             body = owm_london()
             body["name"] = city
+            body["sys"]["country"] = request.url.params["q"].split(",")[-1].upper()
             return httpx.Response(200, json=body)
         finally:
             seen["now"] -= 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
 import typing
 from collections.abc import Sequence
@@ -15,6 +16,7 @@ from pydantic import SecretStr, ValidationError
 from weather_api import tracing
 from weather_api.config import ConfigurationError, Settings
 from weather_api.preflight import check_environment
+from weather_api.providers.proxies import check_proxy_environment
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -104,6 +106,7 @@ def _serve(args: argparse.Namespace) -> int:
         settings = Settings(**options)
         check_environment()
         tracing.check(settings)  # an OTEL_* choice we cannot honour stops the start here
+        check_proxy_environment(os.environ)
     except ValidationError as exc:
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc']) or 'settings'}: {e['msg']}" for e in exc.errors()

@@ -118,7 +118,7 @@ class Settings(BaseSettings):
     """Base URL of Open-Meteo's forecast API."""
 
     connect_timeout: Seconds = 2.0
-    """Seconds to wait for an upstream connection."""
+    """Seconds to wait for an upstream connection: DNS, TCP, TLS and a proxy's CONNECT answer."""
     upstream_timeout: Seconds = 5.0
     """Read timeout of one upstream request, and the longest wait for a free connection."""
     request_deadline: Seconds = 8.0

@@ -46,6 +46,11 @@ UPSTREAM_DURATION = Histogram(
     ["provider", "outcome"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
 )
+UPSTREAM_MISMATCHES = Counter(
+    "weather_api_upstream_mismatches",
+    "Upstream answers about another question than the one asked (refused, never served).",
+    ["provider"],
+)
 
 # Clients choose the method string: anything unusual shares one label value.
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
@@ -64,6 +69,11 @@ def observe_upstream(*, provider: str, outcome: str, seconds: float) -> None:
     if child is None:
         child = _UPSTREAM_CHILDREN[provider, outcome] = UPSTREAM_DURATION.labels(provider, outcome)
     child.observe(seconds)
+
+
+def count_upstream_mismatch(provider: str) -> None:
+    """Count one upstream answer refused for answering another question."""
+    UPSTREAM_MISMATCHES.labels(provider).inc()
 
 
 # Labelled children, looked up once: `.labels()` takes a lock and builds a key per call.

@@ -74,7 +74,9 @@ def upstream(request: httpx.Request) -> httpx.Response:
         return httpx.Response(404, json={"cod": "404", "message": "city not found"})
     if outcome == "malformed":
         return httpx.Response(200, content=b'{"cod":200,"main":{')
-    return httpx.Response(200, json=owm_london())
+    body = owm_london()
+    body["sys"]["country"] = request.url.params["q"].rpartition(",")[2]  # what was asked
+    return httpx.Response(200, json=body)
 
 
 class BlockingApp:

@@ -74,10 +74,10 @@ def reset_peak_rss(running: Running) -> None:
 def test_an_upstream_that_does_not_speak_http_is_a_502(
     upstream: HostileUpstream, service: tuple[Running, str]
 ) -> None:
-    """Bytes that are not an HTTP response: 502 upstream-unavailable, like a reset."""
+    """Bytes that are not an HTTP response: 502 upstream-bad-response, not retried."""
     response = ask(upstream, service, "garbage")
     assert response.status_code == 502
-    assert response.json()["type"].endswith("upstream-unavailable")
+    assert response.json()["type"].endswith("upstream-bad-response")
 
 
 def test_a_body_that_cannot_be_decoded_is_a_502(

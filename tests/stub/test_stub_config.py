@@ -27,6 +27,7 @@ def test_defaults_switch_every_fault_off() -> None:
         "malformed_rate": 0.0,
         "truncate_rate": 0.0,
         "trailing_response_rate": 0.0,
+        "unsolicited_response_delay_ms": 0.0,
         "stall_ms": 0.0,
         "drip_ms": 0.0,
     }

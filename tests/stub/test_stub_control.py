@@ -16,6 +16,7 @@ STATS_KEYS = {
     "resets_injected",
     "malformed_injected",
     "truncated_injected",
+    "unsolicited_sent",
     "connections_total",
 }
 

@@ -10,11 +10,14 @@ from pydantic import ValidationError
 
 from weather_api.errors import LocationNotFound, UpstreamBadResponse
 from weather_api.locations import Units, WeatherQuery
-from weather_api.providers.upstream import UpstreamClient
+from weather_api.providers.upstream import AnswerMismatch, UpstreamClient
 from weather_api.providers.wmo import owm_condition
 from weather_api.schemas import CurrentWeather
 
 KELVIN_OFFSET = 273.15
+MAX_GRID_OFFSET_DEGREES = 0.5
+"""How far a forecast's coordinates may lie from the point asked for: Open-Meteo answers for the
+centre of the model grid cell that holds it (cells are at most ~0.25 degrees across)."""
 T = TypeVar("T")
 
 _CURRENT = (
@@ -62,7 +65,7 @@ class OpenMeteoProvider:
                     "forecast_days": "1",
                     **_UNIT_PARAMS[query.units],
                 },
-                decode=json.loads,
+                decode=lambda body: _near(json.loads(body), place),
             )
         self._check_not_error(forecast)
         try:
@@ -86,7 +89,7 @@ class OpenMeteoProvider:
                 "language": query.lang.split("_")[0],
                 "format": "json",
             },
-            decode=json.loads,
+            decode=lambda raw: _in_country(json.loads(raw), query.location.country),
         )
         self._check_not_error(body)
         # Open-Meteo leaves `results` out entirely when nothing matches.
@@ -108,6 +111,38 @@ class OpenMeteoProvider:
             raise UpstreamBadResponse(
                 "The openmeteo upstream answered with an error.", provider=self.name
             )
+
+
+def _in_country(body: Any, country: str) -> Any:
+    """The geocoding answer, refused when it is a forecast or its first place is in another
+    country than asked (both endpoints may share one connection, and its answers)."""
+    if isinstance(body, dict) and ("current" in body or "latitude" in body):
+        raise AnswerMismatch("asked for places, answered with a forecast")
+    results = body.get("results") if isinstance(body, dict) else None
+    place = results[0] if isinstance(results, list) and results else None
+    answered = place.get("country_code") if isinstance(place, dict) else None
+    if isinstance(answered, str) and answered and answered.upper() != country:
+        raise AnswerMismatch(f"asked for a place in {country}, answered with one in {answered}")
+    return body
+
+
+def _near(body: Any, place: dict[str, Any]) -> Any:
+    """The forecast, refused when it is a geocoding answer or for a point outside the grid cell
+    of `place`."""
+    if not isinstance(body, dict) or body.get("error") is True:
+        return body  # read (and refused) by the caller
+    if "results" in body:
+        raise AnswerMismatch("asked for a forecast, answered with places")
+    for axis in ("latitude", "longitude"):
+        try:
+            offset = abs(float(body[axis]) - float(place[axis]))
+        except (KeyError, TypeError, ValueError):
+            continue  # unlabelled: the answer's other checks decide
+        if axis == "longitude":
+            offset = min(offset, 360 - offset)  # across the antimeridian
+        if offset > MAX_GRID_OFFSET_DEGREES:
+            raise AnswerMismatch(f"asked for {axis} {place[axis]}, answered for {body[axis]}")
+    return body
 
 
 def _check_units(forecast: dict[str, Any], units: Units) -> None:

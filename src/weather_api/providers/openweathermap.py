@@ -6,7 +6,7 @@ from pydantic import SecretStr
 
 from weather_api.errors import LocationNotFound
 from weather_api.locations import WeatherQuery
-from weather_api.providers.upstream import UpstreamClient
+from weather_api.providers.upstream import AnswerMismatch, UpstreamClient
 from weather_api.schemas import CurrentWeather
 
 
@@ -30,10 +30,19 @@ class OpenWeatherMapProvider:
                 "lang": query.lang,
                 "appid": self._api_key.get_secret_value(),
             },
-            # Parsed and checked in one step, straight from bytes: no dict in between.
-            decode=CurrentWeather.model_validate_json,
+            decode=lambda body: _for_country(body, query.location.country),
             not_found_status=404,
         )
         if weather is None:
             raise LocationNotFound(f"OpenWeatherMap knows no city {query.location}.")
         return weather
+
+
+def _for_country(body: bytes, country: str) -> CurrentWeather:
+    """The answer, parsed and checked in one step straight from bytes; refused when it names
+    another country than the one asked for (another request's answer)."""
+    weather = CurrentWeather.model_validate_json(body)
+    answered = weather.sys.country if weather.sys is not None else None
+    if answered and answered.upper() != country:
+        raise AnswerMismatch(f"asked for a city in {country}, answered about {answered}")
+    return weather

@@ -27,7 +27,7 @@ from weather_api.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from weather_api.providers.aiohttp_transport import ResponseTooLarge
+from weather_api.providers.aiohttp_transport import CLOSE_CONNECTION
 
 # A 429 is retried only when the upstream asks for a wait shorter than this; otherwise the
 # client gets the 503 with Retry-After at once instead of an answer that eats its deadline.
@@ -43,6 +43,16 @@ OFFLINE_HINT = "To run without network access, start the service with --provider
 _GIVE_UP_AT: contextvars.ContextVar[float | None] = contextvars.ContextVar(
     "upstream_give_up_at", default=None
 )
+
+
+class AnswerMismatch(ValueError):
+    """Raised by a provider's `decode`: the answer is about another question than the one asked.
+
+    An upstream or a middlebox sent another request's answer (docs/architecture.md,
+    "Misbehaving upstreams"). The attempt fails as a bad response, is counted in
+    `weather_api_upstream_mismatches_total`, and is retried: the transport never reuses the
+    connection that carried it once the real answer arrives behind it.
+    """
 
 
 class _Transient(Exception):
@@ -162,7 +172,17 @@ class UpstreamClient:
                 return None
             try:
                 body = decode(response.content)
+            except AnswerMismatch:
+                _close_connection(response)
+                observability.count_upstream_mismatch(self._provider)
+                raise _Transient(
+                    UpstreamBadResponse(
+                        f"The {self._provider} upstream answered a question we did not ask.",
+                        provider=self._provider,
+                    )
+                ) from None
             except ValueError:
+                _close_connection(response)
                 raise UpstreamBadResponse(
                     f"The {self._provider} upstream sent a body we cannot read.",
                     provider=self._provider,
@@ -200,13 +220,11 @@ class UpstreamClient:
             ) from None
         except httpx.TransportError:
             raise _Transient(_unreachable(name)) from None
-        except httpx.DecodingError:  # e.g. `Content-Encoding: gzip` on a body that is not
+        except httpx.DecodingError:
+            # A malformed head, framing or chunking, an encoding we did not ask for, a body
+            # past the cap (or a gzip bomb): another try would get the same bytes.
             raise UpstreamBadResponse(
-                f"The {name} upstream sent a body we cannot decode.", provider=name
-            ) from None
-        except ResponseTooLarge:  # a flood or a gzip bomb: another try would be the same
-            raise UpstreamBadResponse(
-                f"The {name} upstream sent a body larger than we accept.", provider=name
+                f"The {name} upstream sent an answer we cannot read.", provider=name
             ) from None
 
         status = response.status_code
@@ -257,6 +275,17 @@ def request_url(url: str, params: Mapping[str, str]) -> str:
     """
     query = encode_query(params)
     return f"{url}?{query}" if query else url
+
+
+def _close_connection(response: httpx.Response) -> None:
+    """Close the connection an unreadable or mismatched answer came on.
+
+    Such an answer may be another request's (or none's): then our own is still on its way on
+    that connection, and must not become the next request's answer.
+    """
+    close = response.extensions.get(CLOSE_CONNECTION)
+    if close is not None:
+        close()
 
 
 def _unreachable(provider: str) -> UpstreamUnavailable:

@@ -53,6 +53,7 @@ _FAULT_VALIDATORS: dict[str, Callable[[object], Any]] = {
     "malformed_rate": _rate,
     "truncate_rate": _rate,
     "trailing_response_rate": _rate,
+    "unsolicited_response_delay_ms": _milliseconds,
     "stall_ms": _milliseconds,
     "drip_ms": _milliseconds,
 }
@@ -90,6 +91,9 @@ class StubConfig:
     trailing_response_rate: float = 0.0
     """Fraction of answers followed, in the same write, by a second answer nobody asked for
     (the same endpoint's answer for another place), as a broken upstream or proxy might send."""
+    unsolicited_response_delay_ms: float = 0.0
+    """When > 0, that trailing answer goes out this long after the real one, in its own write,
+    while the client may hold the connection idle in its pool (0: in the same write)."""
     stall_ms: float = 0.0
     """Extra delay before answering, on top of the latency: an upstream that hangs."""
     drip_ms: float = 0.0
@@ -123,6 +127,7 @@ class FaultConfig:
     malformed_rate: float = 0.0
     truncate_rate: float = 0.0
     trailing_response_rate: float = 0.0
+    unsolicited_response_delay_ms: float = 0.0
     stall_ms: float = 0.0
     drip_ms: float = 0.0
 

@@ -85,6 +85,7 @@ class _Request:
         "query",
         "stats_key",
         "trailing",
+        "trailing_delay",
         "version_10",
     )
 
@@ -112,6 +113,7 @@ class _Request:
         self.drip = 0.0
         self.fault = Fault.NONE
         self.trailing = False
+        self.trailing_delay = 0.0
 
 
 class HttpProtocol(asyncio.Protocol):
@@ -128,6 +130,8 @@ class HttpProtocol(asyncio.Protocol):
         self._worker: asyncio.Task[None] | None = None
         # Set once the connection will answer nothing more that it reads.
         self._done_reading = False
+        # Unasked-for answers waiting for their moment (unsolicited_response_delay_ms).
+        self._late: set[asyncio.TimerHandle] = set()
 
     # --- asyncio.Protocol
 
@@ -165,6 +169,9 @@ class HttpProtocol(asyncio.Protocol):
         self._state.connections.discard(self)
         if self._worker is not None:
             self._worker.cancel()
+        for handle in self._late:
+            handle.cancel()
+        self._late.clear()
         for request in self._queue:
             self._finish(request)
         self._queue.clear()
@@ -247,6 +254,7 @@ class HttpProtocol(asyncio.Protocol):
         # Drawn last, so that seeds drawn before this knob existed replay as they did.
         if faults.trailing_response_rate and rng.random() < faults.trailing_response_rate:
             request.trailing = True
+            request.trailing_delay = faults.unsolicited_response_delay_ms / 1000
 
     def _enqueue(self, request: _Request) -> None:
         if not self._queue and not request.delay and not request.drip:
@@ -336,8 +344,23 @@ class HttpProtocol(asyncio.Protocol):
             stats.truncated_injected += 1
             return head, body[: len(body) // 2], True
         if request.trailing and fault is Fault.NONE and request.preset is None:
-            body += self._trailing_answer(request)
+            if request.trailing_delay:
+                self._send_later(request.trailing_delay, self._trailing_answer(request))
+            else:
+                body += self._trailing_answer(request)
         return head, body, not request.keep_alive
+
+    def _send_later(self, delay: float, data: bytes) -> None:
+        """Write `data` on its own `delay` seconds from now, unless the connection is gone."""
+
+        def send() -> None:
+            self._late.discard(handle)
+            if not self._transport.is_closing():
+                self._state.app.stats.unsolicited_sent += 1
+                self._transport.write(data)
+
+        handle = asyncio.get_running_loop().call_later(delay, send)
+        self._late.add(handle)
 
     def _trailing_answer(self, request: _Request) -> bytes:
         """A whole second response (head and body) for the same endpoint and another place."""

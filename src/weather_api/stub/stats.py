@@ -22,6 +22,7 @@ class StubStats:
         "requests_total",
         "resets_injected",
         "truncated_injected",
+        "unsolicited_sent",
     )
 
     def __init__(self) -> None:
@@ -37,6 +38,8 @@ class StubStats:
         self.resets_injected = 0
         self.malformed_injected = 0
         self.truncated_injected = 0
+        # Delayed unasked-for answers written to a connection still open (the client's to read).
+        self.unsolicited_sent = 0
         self.connections_total = 0
 
     def reset(self) -> None:
@@ -66,5 +69,6 @@ class StubStats:
             "resets_injected": self.resets_injected,
             "malformed_injected": self.malformed_injected,
             "truncated_injected": self.truncated_injected,
+            "unsolicited_sent": self.unsolicited_sent,
             "connections_total": self.connections_total,
         }

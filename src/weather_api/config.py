@@ -118,6 +118,14 @@ class Settings(BaseSettings):
     """0: close each upstream connection after its answer. Any other value keeps idle ones open
     for reuse, up to --max-connections (aiohttp's pool has no separate cap on idle ones)."""
 
+    # --- OpenWeatherMap-compatible routes (/data/2.5/*, docs/owm-compatible.md)
+    compat_appids: Annotated[tuple[SecretStr, ...], NoDecode] = ()
+    """appids that /data/2.5/* accept, comma-separated (environment only, as a secret); with
+    this and compat_appids_file both unset, any appid or none is accepted. Never sent upstream."""
+    compat_appids_file: Path | None = None
+    """A mounted file of accepted appids, one a line (blank lines and # comments skipped),
+    added to compat_appids."""
+
     # --- batch endpoint
     batch_max_locations: int = Field(default=20, ge=1, le=200)
     """Most locations one /v1/weather request may ask for."""
@@ -155,6 +163,13 @@ class Settings(BaseSettings):
             return tuple(origin.strip() for origin in value.split(",") if origin.strip())
         return value
 
+    @field_validator("compat_appids", mode="before")
+    @classmethod
+    def _comma_separated_appids(cls, value: object) -> object:
+        if isinstance(value, str):  # from the environment
+            return tuple(appid.strip() for appid in value.split(",") if appid.strip())
+        return value
+
     @model_validator(mode="after")
     def _key_for_openweathermap(self) -> Settings:
         if self.provider is ProviderName.OPENWEATHERMAP and self.api_key() is None:
@@ -173,3 +188,23 @@ class Settings(BaseSettings):
             text = self.openweathermap_api_key_file.read_text(encoding="utf-8").strip()
             return SecretStr(text) if text else None
         return None
+
+    def accepted_appids(self) -> frozenset[str] | None:
+        """The appids /data/2.5/* accept, or None when any is (neither setting given).
+
+        Reads the file: call once, at start-up."""
+        if not self.compat_appids and self.compat_appids_file is None:
+            return None
+        accepted = {appid.get_secret_value() for appid in self.compat_appids}
+        if self.compat_appids_file is not None:
+            try:
+                text = self.compat_appids_file.read_text(encoding="utf-8")
+            except OSError as exc:
+                raise ConfigurationError(
+                    f"compat_appids_file: cannot read {self.compat_appids_file}: {exc.strerror}"
+                ) from None
+            for line in text.splitlines():
+                line = line.strip()
+                if line and not line.startswith("#"):
+                    accepted.add(line)
+        return frozenset(accepted)

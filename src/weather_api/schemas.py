@@ -45,7 +45,7 @@ Number = int | float
 """A reading OpenWeatherMap has sent both as an integer and with a fraction (pressure, say)."""
 
 # The response contract is lenient the way upstreams are: a body is refused (502) only when it
-# lacks what no answer can do without (the place's name and coordinates, one condition, a
+# lacks what no answer can do without (the place's name field and coordinates, one condition, a
 # temperature). Every other field is optional, and left out of our answer when the upstream
 # left it out of its own.
 
@@ -113,7 +113,9 @@ class CurrentWeather(_Model):
     sys: Sys | None = None
     timezone: int | None = Field(default=None, description="Shift from UTC in seconds")
     id: int | None = Field(default=None, description="City id at the provider")
-    name: str = Field(min_length=1)
+    name: str = Field(
+        description="City name; empty for coordinates with no named place, as OpenWeatherMap"
+    )
     cod: int = Field(default=200, description="Always 200, as OpenWeatherMap sends it")
 
 

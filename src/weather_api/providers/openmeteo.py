@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 from pydantic import ValidationError
 
 from weather_api.errors import LocationNotFound, UpstreamBadResponse
-from weather_api.locations import Units, WeatherQuery
+from weather_api.locations import CityId, Coordinates, Units, WeatherQuery
 from weather_api.providers.upstream import UpstreamClient
 from weather_api.providers.wmo import owm_condition
 from weather_api.schemas import CurrentWeather
@@ -49,7 +49,7 @@ class OpenMeteoProvider:
     async def current(self, query: WeatherQuery) -> CurrentWeather:
         """Two upstream calls within one deadline: the place, then its weather, in OWM's shape."""
         with self._upstream.one_deadline():
-            place = await self._geocode(query)
+            place = await self._geocode(query) if _named(query) else _point(query)
             forecast = await self._upstream.get(
                 self._forecast_url,
                 params={
@@ -81,7 +81,8 @@ class OpenMeteoProvider:
             self._search_url,
             params={
                 "name": query.location.city,
-                "countryCode": query.location.country,
+                # Without a country (OpenWeatherMap's `q=London`), the best match anywhere.
+                **({"countryCode": query.location.country} if query.location.country else {}),
                 "count": "1",
                 "language": query.lang.split("_")[0],
                 "format": "json",
@@ -108,6 +109,20 @@ class OpenMeteoProvider:
             raise UpstreamBadResponse(
                 "The openmeteo upstream answered with an error.", provider=self.name
             )
+
+
+def _named(query: WeatherQuery) -> bool:
+    return not isinstance(query.location, Coordinates | CityId)
+
+
+def _point(query: WeatherQuery) -> dict[str, Any]:
+    """A place without geocoding: coordinates as given; Open-Meteo has no city ids."""
+    location = query.location
+    if not isinstance(location, Coordinates):
+        raise LocationNotFound(
+            "Open-Meteo has no city ids: id lookups need --provider openweathermap."
+        )
+    return {"latitude": location.lat, "longitude": location.lon, "name": "", "country_code": ""}
 
 
 def _check_units(forecast: dict[str, Any], units: Units) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import SecretStr
 
 from weather_api.errors import LocationNotFound
-from weather_api.locations import WeatherQuery
+from weather_api.locations import CityId, Coordinates, Location, WeatherQuery
 from weather_api.providers.upstream import UpstreamClient
 from weather_api.schemas import CurrentWeather
 
@@ -25,7 +25,7 @@ class OpenWeatherMapProvider:
         weather = await self._upstream.get(
             self._url,
             params={
-                "q": str(query.location),
+                **_where(query.location),
                 "units": query.units.value,
                 "lang": query.lang,
                 "appid": self._api_key.get_secret_value(),
@@ -37,3 +37,12 @@ class OpenWeatherMapProvider:
         if weather is None:
             raise LocationNotFound(f"OpenWeatherMap knows no city {query.location}.")
         return weather
+
+
+def _where(location: Location | Coordinates | CityId) -> dict[str, str]:
+    """OpenWeatherMap's own parameters for a place: `q`, `lat`+`lon` or `id`."""
+    if isinstance(location, Coordinates):
+        return {"lat": f"{location.lat:.4f}", "lon": f"{location.lon:.4f}"}
+    if isinstance(location, CityId):
+        return {"id": str(location.id)}
+    return {"q": str(location)}

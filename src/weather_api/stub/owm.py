@@ -57,6 +57,18 @@ _UNITS: dict[str, tuple[TemperatureUnit, SpeedUnit]] = {
 }
 
 
+IDS_REMEMBERED = 10_000
+"""Most city ids the stub can answer `id=` for: those of the latest cities asked for by name."""
+# The world makes ids from names and cannot go back: an id is known once its city was asked.
+_CITIES_BY_ID: dict[int, tuple[str, str]] = {}
+
+
+def _remember(city_id: int, name: str, country_code: str) -> None:
+    if city_id not in _CITIES_BY_ID and len(_CITIES_BY_ID) >= IDS_REMEMBERED:
+        del _CITIES_BY_ID[next(iter(_CITIES_BY_ID))]
+    _CITIES_BY_ID[city_id] = (name, country_code)
+
+
 def _parse_q(q: str) -> tuple[str, str | None]:
     """Split "City", "City,CC" or "City,State,CC" into the city and the country code."""
     parts = [part.strip() for part in q.split(",")]
@@ -80,6 +92,18 @@ def current_weather(params: Mapping[str, str], *, now: int) -> tuple[int, dict[s
         if not city:
             return 400, NOTHING_TO_GEOCODE
         place = geocode(city, country)
+        if place is None:
+            return 404, CITY_NOT_FOUND
+        latitude, longitude = place.latitude, place.longitude
+        name, country_code, city_id = place.name, place.country_code, place.id
+        _remember(city_id, name, country_code)
+    elif "id" in params:
+        known = (
+            _CITIES_BY_ID.get(int(params["id"]))
+            if params["id"].isascii() and params["id"].isdigit()
+            else None
+        )
+        place = geocode(*known) if known is not None else None
         if place is None:
             return 404, CITY_NOT_FOUND
         latitude, longitude = place.latitude, place.longitude

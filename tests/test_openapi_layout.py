@@ -26,11 +26,17 @@ async def test_weather_endpoints_come_first_then_health_then_operations() -> Non
         "problems",
     ]
     paths = list(schema["paths"])
-    assert paths[:4] == ["/{city}/{country}/", "/v1/weather", "/", "/data/2.5/weather"]
+    assert paths[:5] == [
+        "/{city}/{country}/",
+        "/v1/weather",
+        "/",
+        "/data/2.5/weather",
+        "/data/2.5/forecast",
+    ]
     tags = [operation["tags"] for item in schema["paths"].values() for operation in item.values()]
     assert tags == [
         ["weather"], ["weather"], ["weather"],
-        ["openweathermap"],
+        ["openweathermap"], ["openweathermap"],
         ["health"], ["health"],
         ["operations"],
         ["problems"],

@@ -8,6 +8,7 @@ LAN's DNS gives `api.openweathermap.org`.
 
 from __future__ import annotations
 
+import itertools
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -39,6 +40,12 @@ class Service:
         """Requests that reached the stub's OpenWeatherMap API so far."""
         stats = httpx.get(f"http://127.0.0.1:{self.stub_port}/_stub/stats").json()
         calls: int = stats["requests_by_path"].get("/data/2.5/weather", 0)
+        return calls
+
+    def upstream_forecasts(self) -> int:
+        """Requests that reached the stub's OpenWeatherMap forecast so far."""
+        stats = httpx.get(f"http://127.0.0.1:{self.stub_port}/_stub/stats").json()
+        calls: int = stats["requests_by_path"].get("/data/2.5/forecast", 0)
         return calls
 
     def stub_requests(self) -> int:
@@ -109,6 +116,20 @@ def test_pyowm_through_the_proxy_setting(service: Service) -> None:
 
     with pytest.raises(NotFoundError):
         manager.weather_at_place("Nowhereville,GB")
+
+
+def test_pyowm_forecast_through_the_proxy_setting(service: Service) -> None:
+    """A 5-day / 3-hour forecast: 40 steps 3 hours apart, a limit honoured, one upstream call."""
+    manager = through_proxy(service.port)
+    calls = service.upstream_forecasts()
+    forecast = manager.forecast_at_place("Lisbon,PT", "3h").forecast
+    assert len(forecast) == 40
+    assert forecast.location.name == "Lisbon"
+    times = [weather.reference_time() for weather in forecast.weathers]
+    assert {later - earlier for earlier, later in itertools.pairwise(times)} == {10800}
+    three = manager.forecast_at_place("Lisbon,PT", "3h", limit=3).forecast
+    assert [w.reference_time() for w in three.weathers] == times[:3]
+    assert service.upstream_forecasts() == calls + 1  # the second came from the cache
 
 
 def test_pyowm_through_a_lan_dns_record(service: Service, monkeypatch: pytest.MonkeyPatch) -> None:

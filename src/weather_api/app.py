@@ -41,7 +41,13 @@ OPENAPI_TAGS = [
     {"name": "operations", "description": "Prometheus metrics."},
     {"name": "problems", "description": "What each problem `type` means, as a page."},
 ]
-WEATHER_PATHS = ("/{city}/{country}/", "/v1/weather", "/", "/data/2.5/weather")
+WEATHER_PATHS = (
+    "/{city}/{country}/",
+    "/v1/weather",
+    "/",
+    "/data/2.5/weather",
+    "/data/2.5/forecast",
+)
 
 OuterLayer = Callable[[ASGIApp, Sequence[BaseRoute]], ASGIApp]
 """A pure ASGI layer around FastAPI's stack, built from what it wraps and the app's routes."""
@@ -139,6 +145,12 @@ def create_app(
                 cache=cache,
                 batch_concurrency=settings.batch_concurrency,
                 shared=shared,
+                forecast_cache=build_cache(
+                    ttl=settings.forecast_cache_ttl,
+                    max_entries=settings.cache_max_entries,
+                    stale_ttl=settings.cache_stale_ttl,
+                    negative_ttl=settings.cache_negative_ttl,
+                ),
             )
             collector = observability.register_cache(cache)
             shared_collector = observability.register_shared_cache(shared)

@@ -135,6 +135,9 @@ class Settings(BaseSettings):
     # --- cache
     cache_ttl: Seconds = 600.0
     """OpenWeatherMap asks for one call per location per 10 minutes; 0 turns caching off."""
+    forecast_cache_ttl: Seconds = 600.0
+    """How long a /data/2.5/forecast answer is reused, per location, apart from current weather
+    (in-process only); 0 turns forecast caching off."""
     cache_max_entries: int = Field(default=10_000, ge=1)
     """Most entries the cache holds; the oldest go first."""
     cache_stale_ttl: Seconds = 3600.0

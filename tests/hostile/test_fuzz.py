@@ -44,8 +44,8 @@ EXAMPLES = {
 }
 MIN_CASES = 1000
 CITY_ROUTE = "GET /{city}/{country}/"
-OWM_ROUTE = "GET /data/2.5/weather"
-UPSTREAM_ROUTES = (CITY_ROUTE, OWM_ROUTE)
+OWM_ROUTES = ("GET /data/2.5/weather", "GET /data/2.5/forecast")
+UPSTREAM_ROUTES = (CITY_ROUTE, *OWM_ROUTES)
 """The routes whose documented 502/503/504 the mocked upstream's failures bring about."""
 
 FATES = ["500", "429", "timeout", "refused", "404", "malformed", "200", "200"]
@@ -78,7 +78,21 @@ def upstream(request: httpx.Request) -> httpx.Response:
         return httpx.Response(404, json={"cod": "404", "message": "city not found"})
     if outcome == "malformed":
         return httpx.Response(200, content=b'{"cod":200,"main":{')
+    if request.url.path.endswith("/forecast"):
+        return httpx.Response(200, json=owm_london_forecast())
     return httpx.Response(200, json=owm_london())
+
+
+def owm_london_forecast() -> dict[str, Any]:
+    """OpenWeatherMap's /data/2.5/forecast for London, 40 steps of its current weather."""
+    now = owm_london()
+    steps = [
+        {**{key: now[key] for key in ("main", "weather", "clouds", "wind")}, "dt": dt, "pop": 0.1}
+        | {"dt_txt": "2024-11-28 09:00:00"}
+        for dt in range(now["dt"], now["dt"] + 40 * 10800, 10800)
+    ]
+    city = {"id": now["id"], "name": now["name"], "coord": now["coord"], "country": "GB"}
+    return {"cod": "200", "message": 0, "cnt": 40, "list": steps, "city": city}
 
 
 class BlockingApp:
@@ -135,6 +149,7 @@ def app() -> Iterator[BlockingApp]:
     """OpenWeatherMap as the provider, mocked; one attempt, so no retry waits."""
     owm = respx.Router(assert_all_called=False)
     owm.get(f"{OWM_URL}/data/2.5/weather", name="owm").mock(side_effect=upstream)
+    owm.get(f"{OWM_URL}/data/2.5/forecast", name="owm-forecast").mock(side_effect=upstream)
     with BlockingApp(
         make_settings(provider="openweathermap", retry_attempts=1), upstream=owm
     ) as blocking:
@@ -163,7 +178,7 @@ def validate(case: schemathesis.Case, response: httpx.Response) -> None:
         504,
     )
     excluded = [CHECKS.get_one("not_a_server_error")] if upstream_failed else []
-    if case.operation.label == OWM_ROUTE and not names_a_place(case.query or {}):
+    if case.operation.label in OWM_ROUTES and not names_a_place(case.query or {}):
         # The one rule OpenAPI 3 cannot state: one of q, id or lat+lon (each optional alone),
         # which the operation's parameters say in words. Without them: OWM's 400, checked below.
         excluded.append(CHECKS.get_one("positive_data_acceptance"))

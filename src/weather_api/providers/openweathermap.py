@@ -7,7 +7,7 @@ from pydantic import SecretStr
 from weather_api.errors import LocationNotFound
 from weather_api.locations import CityId, Coordinates, Location, WeatherQuery
 from weather_api.providers.upstream import UpstreamClient
-from weather_api.schemas import CurrentWeather
+from weather_api.schemas import CurrentWeather, Forecast
 
 
 class OpenWeatherMapProvider:
@@ -18,6 +18,7 @@ class OpenWeatherMapProvider:
     def __init__(self, upstream: UpstreamClient, *, base_url: str, api_key: SecretStr) -> None:
         self._upstream = upstream
         self._url = base_url.rstrip("/") + "/data/2.5/weather"
+        self._forecast_url = base_url.rstrip("/") + "/data/2.5/forecast"
         self._api_key = api_key
 
     async def current(self, query: WeatherQuery) -> CurrentWeather:
@@ -37,6 +38,23 @@ class OpenWeatherMapProvider:
         if weather is None:
             raise LocationNotFound(f"OpenWeatherMap knows no city {query.location}.")
         return weather
+
+    async def forecast(self, query: WeatherQuery) -> Forecast:
+        """OpenWeatherMap's own 5-day / 3-hour forecast, all 40 steps."""
+        forecast = await self._upstream.get(
+            self._forecast_url,
+            params={
+                **_where(query.location),
+                "units": query.units.value,
+                "lang": query.lang,
+                "appid": self._api_key.get_secret_value(),
+            },
+            decode=Forecast.model_validate_json,
+            not_found_status=404,
+        )
+        if forecast is None:
+            raise LocationNotFound(f"OpenWeatherMap knows no city {query.location}.")
+        return forecast
 
 
 def _where(location: Location | Coordinates | CityId) -> dict[str, str]:

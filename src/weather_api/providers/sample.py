@@ -9,11 +9,25 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 from weather_api.errors import LocationNotFound
 from weather_api.locations import CityId, Coordinates, Units, WeatherQuery
 from weather_api.providers.wmo import owm_condition
-from weather_api.schemas import Clouds, Condition, Coord, CurrentWeather, MainReadings, Sys, Wind
+from weather_api.schemas import (
+    FORECAST_STEP_SECONDS,
+    FORECAST_STEPS,
+    Clouds,
+    Condition,
+    Coord,
+    CurrentWeather,
+    Forecast,
+    ForecastCity,
+    ForecastStep,
+    MainReadings,
+    Sys,
+    Wind,
+)
 from weather_api.synthetic import (
     SpeedUnit,
     TemperatureUnit,
@@ -88,4 +102,37 @@ class SampleProvider:
             timezone=site.utc_offset_seconds,
             id=city_id,
             name=name,
+        )
+
+    async def forecast(self, query: WeatherQuery) -> Forecast:
+        """The synthetic world's weather, which does not change, for the next 40 steps."""
+        now = await self.current(query)
+        first = (int(self._clock()) // FORECAST_STEP_SECONDS + 1) * FORECAST_STEP_SECONDS
+        steps = [
+            ForecastStep(
+                dt=moment,
+                main=now.main,
+                weather=now.weather,
+                clouds=now.clouds,
+                wind=now.wind,
+                pop=0,
+                dt_txt=datetime.fromtimestamp(moment, tz=UTC).strftime("%Y-%m-%d %H:%M:%S"),
+            )
+            for moment in range(
+                first, first + FORECAST_STEPS * FORECAST_STEP_SECONDS, FORECAST_STEP_SECONDS
+            )
+        ]
+        sys = now.sys or Sys()
+        return Forecast(
+            cnt=len(steps),
+            list=steps,
+            city=ForecastCity(
+                id=now.id,
+                name=now.name,
+                coord=now.coord,
+                country=sys.country,
+                timezone=now.timezone,
+                sunrise=sys.sunrise,
+                sunset=sys.sunset,
+            ),
         )

@@ -12,7 +12,9 @@ sent upstream, where the service uses its own configuration.
 
 from __future__ import annotations
 
+import dataclasses
 import hmac
+import json
 import math
 from typing import Any
 from urllib.parse import parse_qsl
@@ -20,6 +22,7 @@ from urllib.parse import parse_qsl
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
+from weather_api.cache import Cached
 from weather_api.errors import (
     InvalidQuery,
     LocationNotFound,
@@ -44,10 +47,11 @@ from weather_api.locations import (
 )
 from weather_api.routes.common import NO_STORE, WeatherResponse
 from weather_api.routes.deps import ServiceDep
-from weather_api.schemas import CurrentWeather
+from weather_api.schemas import FORECAST_STEPS, CurrentWeather, Forecast
 
 TAG = "openweathermap"
 WEATHER_PATH = "/data/2.5/weather"
+FORECAST_PATH = "/data/2.5/forecast"
 OWM_HOST = "api.openweathermap.org"
 """The host whose requests these routes answer when the service is a proxy or a DNS name."""
 
@@ -150,6 +154,27 @@ def parse_owm_request(query_string: bytes) -> tuple[WeatherQuery, str | None]:
     return WeatherQuery(location, units=units, lang=lang), appid
 
 
+def parse_count(query_string: bytes) -> int | None:
+    """The forecast's `cnt`: how many steps, 1-40; None for all of them."""
+    raw = dict(parse_qsl(query_string.decode("latin-1"), keep_blank_values=True)).get("cnt")
+    if raw is None:
+        return None
+    if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= FORECAST_STEPS:
+        raise OwmRefusal(400, f"cnt must be a whole number from 1 to {FORECAST_STEPS}")
+    return int(raw)
+
+
+def first_steps(cached: Cached[bytes], count: int | None) -> Cached[bytes]:
+    """The cached forecast with only its first `count` steps (all when None)."""
+    if count is None:
+        return cached
+    forecast = json.loads(cached.value)
+    forecast["list"] = forecast["list"][:count]
+    forecast["cnt"] = len(forecast["list"])
+    body = json.dumps(forecast, separators=(",", ":"), ensure_ascii=False).encode()
+    return dataclasses.replace(cached, value=body)
+
+
 def check_appid(appid: str | None, accepted: frozenset[str] | None) -> None:
     """Refuse an appid that `--compat-appids` does not list (any, or none, without the list)."""
     if accepted is None:
@@ -247,6 +272,15 @@ _PARAMETERS: list[dict[str, Any]] = [
 ]
 
 
+_COUNT: dict[str, Any] = {
+    "name": "cnt",
+    "in": "query",
+    "required": False,
+    "description": f"How many 3-hour steps, from the next one (all {FORECAST_STEPS} by default)",
+    "schema": {"type": "integer", "minimum": 1, "maximum": FORECAST_STEPS},
+}
+
+
 def _owm_error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     schema = {
         "type": "object",
@@ -288,6 +322,31 @@ def build_router(*, accepted_appids: frozenset[str] | None) -> APIRouter:
             return refusal.response()
         try:
             return WeatherResponse(service.cached(query) or await service.current(query))
+        except WeatherApiError as error:
+            return owm_refusal(error, query).response()
+
+    @router.get(
+        FORECAST_PATH,
+        response_model=Forecast,
+        summary="5-day forecast in 3-hour steps, as OpenWeatherMap's API answers it",
+        responses=_owm_error_responses(400, 401, 404, 429, 502, 504),
+        openapi_extra={"parameters": [*_PARAMETERS, _COUNT]},
+    )
+    async def owm_forecast(request: Request, service: ServiceDep) -> Response:
+        """OpenWeatherMap's 5-day / 3-hour forecast: 40 steps, or `cnt` of them.
+
+        Cached per location with its own TTL (`--forecast-cache-ttl`); Kelvin unless `units`
+        says otherwise; errors in OpenWeatherMap's shape.
+        """
+        query_string: bytes = request.scope["query_string"]
+        try:
+            query, appid = parse_owm_request(query_string)
+            count = parse_count(query_string)
+            check_appid(appid, accepted_appids)
+        except OwmRefusal as refusal:
+            return refusal.response()
+        try:
+            return WeatherResponse(first_steps(await service.forecast(query), count))
         except WeatherApiError as error:
             return owm_refusal(error, query).response()
 

@@ -1,8 +1,10 @@
-"""The fake OpenWeatherMap current weather API (`GET /data/2.5/weather`)."""
+"""The fake OpenWeatherMap current weather and forecast APIs (`GET /data/2.5/weather`,
+`GET /data/2.5/forecast`)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from weather_api.synthetic import (
@@ -165,4 +167,48 @@ def current_weather(params: Mapping[str, str], *, now: int) -> tuple[int, dict[s
         "id": city_id,
         "name": name,
         "cod": 200,
+    }
+
+
+FORECAST_STEP = 3 * 3600
+
+
+def forecast(params: Mapping[str, str], *, now: int) -> tuple[int, dict[str, Any]]:
+    """OpenWeatherMap's 5-day / 3-hour forecast: the world does not change, so 40 steps of the
+    weather now, from the next 3-hour boundary; `cnt` honoured."""
+    status, current = current_weather(params, now=now)
+    if status != 200:
+        return status, current
+    raw_count = params.get("cnt", "40")
+    count = min(40, int(raw_count)) if raw_count.isascii() and raw_count.isdigit() else 40
+    first = (now // FORECAST_STEP + 1) * FORECAST_STEP
+    steps = [
+        {
+            "dt": moment,
+            "main": {**current["main"], "temp_kf": 0},
+            "weather": current["weather"],
+            "clouds": current["clouds"],
+            "wind": current["wind"],
+            "visibility": current["visibility"],
+            "pop": 0,
+            "sys": {"pod": current["weather"][0]["icon"][-1]},
+            "dt_txt": datetime.fromtimestamp(moment, tz=UTC).strftime("%Y-%m-%d %H:%M:%S"),
+        }
+        for moment in range(first, first + count * FORECAST_STEP, FORECAST_STEP)
+    ]
+    return 200, {
+        "cod": "200",
+        "message": 0,
+        "cnt": len(steps),
+        "list": steps,
+        "city": {
+            "id": current["id"],
+            "name": current["name"],
+            "coord": current["coord"],
+            "country": current["sys"]["country"],
+            "population": 0,
+            "timezone": current["timezone"],
+            "sunrise": current["sys"]["sunrise"],
+            "sunset": current["sys"]["sunset"],
+        },
     }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from typing import TypeVar
 
 import httpx
 from asgi_lifespan import LifespanManager
@@ -13,6 +14,9 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from tests.conftest import make_settings
 from weather_api.app import WeatherApp, create_app
+from weather_api.routes.city_fast_path import CityWeatherFastPath
+
+T = TypeVar("T")
 
 
 @asynccontextmanager
@@ -74,3 +78,25 @@ async def test_an_error_in_an_outer_layer_is_a_problem_500_with_the_request_id()
     assert body["request_id"] == request_id
     assert body["instance"] == "/london/uk/"
     assert "bug" not in response.text  # the exception's text stays in the log
+
+
+def layer_of(app: FastAPI, kind: type[T]) -> T:
+    """The instance of an outer layer in the app's built stack, found through each `.app`."""
+    layer: object = app.middleware_stack
+    while not isinstance(layer, kind):
+        layer = getattr(layer, "app", None)
+        assert layer is not None, f"no {kind.__name__} in the stack"
+    return layer
+
+
+async def test_a_city_hit_through_the_whole_app_is_answered_by_the_fast_path() -> None:
+    """The fast path finds the city route among the app's routes (FastAPI keeps an included
+    router as one route, `_IncludedRouter.original_router`: if that changes, this fails)."""
+    app = create_app(make_settings(provider="sample"))
+    async with client_of(app) as client:
+        for _ in range(2):
+            assert (await client.get("/london/uk/")).status_code == 200
+        layer = layer_of(app, CityWeatherFastPath)
+        assert layer.remembered == 1  # it answered, and remembered the query
+        await client.get("/problems/location-not-found")  # another route's path
+        assert layer.remembered == 1

@@ -11,10 +11,16 @@ from pathlib import Path
 import httpx
 import pytest
 import respx
+from asgi_lifespan import LifespanManager
 
 from tests.bodies import OWM_NOT_FOUND, owm_london
 from tests.conftest import API_KEY, make_settings, running_app
+from tests.test_city_fast_path import fast_and_route
+from tests.test_outer_layers import layer_of
+from weather_api.app import create_app
 from weather_api.config import Settings
+from weather_api.routes.city_fast_path import MEMO_ENTRIES
+from weather_api.routes.owm import OwmWeatherFastPath
 
 SENTINEL = "appid-sentinel-5f1e9c"
 WEATHER = "/data/2.5/weather"
@@ -202,3 +208,36 @@ async def test_the_city_routes_keep_problem_json(owm: respx.Router) -> None:
         response = await client.get("/atlantis/gr/")
     assert response.status_code == 404
     assert response.headers["content-type"] == "application/problem+json"
+
+
+async def test_hits_from_the_fast_layer_equal_the_routes() -> None:
+    """A hit answered before FastAPI (OwmWeatherFastPath) equals the route's, headers too."""
+    async with fast_and_route(make_settings(provider="sample")) as (client, route):
+        miss = await client.get(WEATHER, params={"q": "Paris,FR", "appid": "a"})
+        hit = await client.get(WEATHER, params={"q": "paris,fr", "APPID": "b"})
+        via_route = await route.get(WEATHER, params={"q": "Paris,FR"})
+    assert miss.headers["x-cache"] == "miss"
+    assert hit.headers["x-cache"] == via_route.headers["x-cache"] == "hit"
+    assert hit.content == via_route.content == miss.content
+    for name in ("content-type", "content-length", "cache-control"):
+        assert hit.headers[name] == via_route.headers[name]
+
+
+async def test_the_fast_layer_remembers_queries_but_no_appid() -> None:
+    """Many appids for one place: one remembered query, keyed without the appid; bounded."""
+    app = create_app(make_settings(provider="sample"))
+    async with (
+        LifespanManager(app) as manager,
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(manager.app), base_url="http://testserver"
+        ) as client,
+    ):
+        for number in range(50):
+            response = await client.get(f"{WEATHER}?q=Oslo,NO&appid={SENTINEL}{number}")
+            assert response.status_code == 200
+        layer = layer_of(app, OwmWeatherFastPath)
+        assert layer.remembered == 1
+        assert all(SENTINEL.encode() not in key for key in layer._memo)
+        for number in range(MEMO_ENTRIES + 10):
+            await client.get(f"{WEATHER}?q=Oslo,NO&units=metric&n={number}&APPID=x")
+        assert layer.remembered == MEMO_ENTRIES

@@ -179,10 +179,13 @@ def create_app(
         openapi_tags=OPENAPI_TAGS,
     )
     app.cors_origins = settings.cors_origins
+    accepted_appids = settings.accepted_appids()  # reads a file: once
     app.outer_layers = [
         # The hot path: valid `GET /{city}/{country}/` answered from the cache before FastAPI
         # routes anything; it leaves alone every path another of the app's routes matches.
         CityWeatherFastPath,
+        # Its twin for OpenWeatherMap's clients: fresh hits on `GET /data/2.5/weather`.
+        lambda inner, _routes: owm.OwmWeatherFastPath(inner, accepted_appids=accepted_appids),
         # Absolute-form requests: OpenWeatherMap's host goes on, any other gets 403; CONNECT 405.
         lambda inner, _routes: ForwardProxyGate(inner),
     ]
@@ -196,7 +199,7 @@ def create_app(
     app.include_router(problems.router, tags=["problems"])
     # The weather routers carry their tag themselves.
     app.include_router(batch.build_router(max_locations=settings.batch_max_locations))
-    app.include_router(owm.build_router(accepted_appids=settings.accepted_appids()))
+    app.include_router(owm.build_router(accepted_appids=accepted_appids))
     app.include_router(weather.router)  # last: its paths catch almost all
     return app
 

@@ -16,7 +16,7 @@ import dataclasses
 import hmac
 import json
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Request, Response
@@ -45,9 +45,15 @@ from weather_api.locations import (
     parse_lang,
     parse_units,
 )
+from weather_api.routes.city_fast_path import MEMO_ENTRIES, MEMO_KEY_CHARS
 from weather_api.routes.common import NO_STORE, WeatherResponse
-from weather_api.routes.deps import ServiceDep
+from weather_api.routes.deps import ServiceDep, lifespan_state
 from weather_api.schemas import FORECAST_STEPS, CurrentWeather, Forecast
+
+if TYPE_CHECKING:
+    from starlette.types import ASGIApp, Receive, Scope, Send
+
+    from weather_api.service import WeatherService
 
 TAG = "openweathermap"
 WEATHER_PATH = "/data/2.5/weather"
@@ -351,3 +357,76 @@ def build_router(*, accepted_appids: frozenset[str] | None) -> APIRouter:
             return owm_refusal(error, query).response()
 
     return router
+
+
+class OwmWeatherFastPath:
+    """ASGI middleware: a fresh cache hit on `GET /data/2.5/weather`, before FastAPI's routing.
+
+    The same reading (`parse_owm_request`, `check_appid`) and the same response as the route,
+    so that a hit here costs what one on `/{city}/{country}/` costs. Anything else (a miss,
+    a refusal) goes on to the route, which answers it.
+
+    Like the city layer, it remembers the parsed queries of valid requests (at most
+    `MEMO_ENTRIES`, for query strings up to `MEMO_KEY_CHARS`), keyed by the query string
+    with its appid taken out: no appid is kept. Only plain query strings (no `%` or `+`, so no
+    name can hide an appid) are remembered; others are parsed each time.
+    """
+
+    def __init__(self, app: ASGIApp, *, accepted_appids: frozenset[str] | None) -> None:
+        self.app = app
+        self._accepted = accepted_appids
+        self._memo: dict[bytes, WeatherQuery] = {}
+
+    @property
+    def remembered(self) -> int:
+        """How many parsed queries the layer holds (at most MEMO_ENTRIES)."""
+        return len(self._memo)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "GET" and scope["path"] == WEATHER_PATH:
+            state = lifespan_state(scope)
+            cached = self._hit(state["service"], scope) if state is not None else None
+            if cached is not None:
+                scope["weather_api.route"] = WEATHER_PATH
+                await WeatherResponse(cached)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+    def _hit(self, service: WeatherService, scope: Scope) -> Cached[bytes] | None:
+        query_string: bytes = scope["query_string"]
+        try:
+            if b"%" in query_string or b"+" in query_string:
+                query, appid = parse_owm_request(query_string)
+            else:
+                rest, appid = _without_appid(query_string)
+                query = self._memo.get(rest) or self._parse(rest)
+            check_appid(appid, self._accepted)
+        except OwmRefusal:
+            return None
+        return service.cached(query)
+
+    def _parse(self, rest: bytes) -> WeatherQuery:
+        query, _ = parse_owm_request(rest)
+        if len(rest) <= MEMO_KEY_CHARS:
+            memo = self._memo
+            if len(memo) >= MEMO_ENTRIES:
+                del memo[next(iter(memo))]
+            memo[rest] = query
+        return query
+
+
+def _without_appid(query_string: bytes) -> tuple[bytes, str | None]:
+    """A plain query string without its appid and APPID parameters, and the appid as
+    `parse_owm_request` reads it (the last `appid`, else the last `APPID`)."""
+    if b"ppid" not in query_string and b"PPID" not in query_string:
+        return query_string, None
+    kept: list[bytes] = []
+    found: dict[bytes, bytes] = {}
+    for item in query_string.split(b"&"):
+        name, _, value = item.partition(b"=")
+        if name in (b"appid", b"APPID"):
+            found[name] = value
+        else:
+            kept.append(item)
+    appid = found.get(b"appid", found.get(b"APPID"))
+    return b"&".join(kept), None if appid is None else appid.decode("latin-1")

@@ -6,6 +6,9 @@ what the service sent upstream.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
@@ -241,3 +244,18 @@ async def test_the_fast_layer_remembers_queries_but_no_appid() -> None:
         for number in range(MEMO_ENTRIES + 10):
             await client.get(f"{WEATHER}?q=Oslo,NO&units=metric&n={number}&APPID=x")
         assert layer.remembered == MEMO_ENTRIES
+
+
+def test_an_unreadable_appids_file_stops_serve_at_once(tmp_path: Path) -> None:
+    """`serve` with a missing WEATHER_API_COMPAT_APPIDS_FILE says so and exits 2."""
+    missing = tmp_path / "no-such-file"
+    result = subprocess.run(
+        [sys.executable, "-m", "weather_api", "serve", "--port", "1"],
+        env={**os.environ, "WEATHER_API_COMPAT_APPIDS_FILE": str(missing)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stderr.startswith("weather-api: cannot start: compat_appids_file: cannot read")

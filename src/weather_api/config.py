@@ -174,6 +174,13 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
+    def _appids_file_readable(self) -> Settings:
+        # At start-up, as `serve` reports it ("cannot start"), not at the first request.
+        if self.compat_appids_file is not None:
+            self.accepted_appids()
+        return self
+
+    @model_validator(mode="after")
     def _key_for_openweathermap(self) -> Settings:
         if self.provider is ProviderName.OPENWEATHERMAP and self.api_key() is None:
             raise ValueError(

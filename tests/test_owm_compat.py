@@ -236,7 +236,8 @@ async def test_the_fast_layer_remembers_queries_but_no_appid() -> None:
         ) as client,
     ):
         for number in range(50):
-            response = await client.get(f"{WEATHER}?q=Oslo,NO&appid={SENTINEL}{number}")
+            name = "appid" if number % 2 else "APPID"
+            response = await client.get(f"{WEATHER}?q=Oslo,NO&{name}={SENTINEL}{number}")
             assert response.status_code == 200
         layer = layer_of(app, OwmWeatherFastPath)
         assert layer.remembered == 1

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import socket
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -156,8 +157,28 @@ def test_the_appid_is_in_no_log_line(service: Service) -> None:
     """After the pyowm tests (debug logging, upstream requests logged), no line has the appid."""
     through_proxy(service.port).weather_at_place("Madrid,ES")
     output = service.process.output()
-    assert "/data/2.5/weather" in output or "upstream" in output  # the log is not empty
+    assert '"route":"/data/2.5/weather"' in output  # the access lines are there
     assert SENTINEL not in output
+
+
+@pytest.mark.parametrize("place", ["Madrid,ES", "Bergen,NO"])  # a hit, then a miss
+def test_proxied_requests_are_logged_under_their_route(service: Service, place: str) -> None:
+    """The absolute form is logged (and measured) as /data/2.5/weather, not as unmatched."""
+    request_id = f"proxied-{place[:-3].lower()}-{time.monotonic_ns()}"
+    with httpx.Client(proxy=f"http://127.0.0.1:{service.port}") as client:
+        response = client.get(
+            f"http://{OWM_HOST}/data/2.5/weather",
+            params={"q": place},
+            headers={"X-Request-ID": request_id},
+        )
+    assert response.status_code == 200
+    deadline = time.monotonic() + 10  # the log is written by a thread of its own
+    lines: list[str] = []
+    while not lines and time.monotonic() < deadline:
+        lines = [line for line in service.process.output().splitlines() if request_id in line]
+        time.sleep(0.05)
+    assert len(lines) == 1, lines
+    assert '"route":"/data/2.5/weather"' in lines[0]
 
 
 def raw(port: int, request: bytes) -> tuple[int, bytes]:

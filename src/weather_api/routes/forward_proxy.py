@@ -51,7 +51,9 @@ class ForwardProxyGate:
                 if path is None:
                     await _plain(send, 403, NOT_AN_OPEN_PROXY)
                     return
-                scope = {**scope, "path": unquote(path), "raw_path": path.encode("latin-1")}
+                # In place, not a copy: the layers outside read the route FastAPI sets in it.
+                scope["path"] = unquote(path)
+                scope["raw_path"] = path.encode("latin-1")
         await self.app(scope, receive, send)
 
 

@@ -6,10 +6,12 @@ import time
 from typing import Any
 
 import httpx
+import pytest
 import respx
 
 from tests.bodies import OPENMETEO_LONDON_PLACE, OWM_NOT_FOUND
 from tests.conftest import FORECAST_URL, GEOCODING_URL, make_settings, running_app
+from weather_api.stub import StubServer
 
 FORECAST = "/data/2.5/forecast"
 STEP = 3 * 3600
@@ -165,3 +167,21 @@ def owm_forecast() -> dict[str, Any]:
             "sunset": 1732809390,
         },
     }
+
+
+async def test_both_providers_forecast_alike_against_the_stub(stub: StubServer) -> None:
+    """Real sockets to the stub: OWM's forecast and Open-Meteo's hours folded into steps agree."""
+    bodies = []
+    for provider in ("openweathermap", "openmeteo"):
+        settings = make_settings(provider=provider, upstream_url=stub.url)
+        async with running_app(settings) as client:
+            response = await client.get(FORECAST, params={"q": "Paris,FR", "units": "metric"})
+        assert response.status_code == 200, (provider, response.text)
+        bodies.append(response.json())
+    owm, meteo = bodies
+    assert owm["cnt"] == meteo["cnt"] == 40
+    assert owm["city"]["name"] == meteo["city"]["name"] == "Paris"
+    for ours, theirs in zip(owm["list"], meteo["list"], strict=True):
+        assert ours["dt"] == theirs["dt"] or abs(ours["dt"] - theirs["dt"]) == STEP  # a boundary
+        assert ours["main"]["temp"] == pytest.approx(theirs["main"]["temp"], abs=0.06)
+        assert ours["weather"][0]["id"] == theirs["weather"][0]["id"]

@@ -28,6 +28,7 @@ BASELINE = "hello"
 LABELS = {
     "hello": "raw ASGI hello",
     "hit": "cache hit",
+    "owm_hit": "cache hit, /data/2.5/weather",
     "miss": "cache miss (--cache-ttl 0)",
     "flask": "old Flask app",
     "hit-otel": "cache hit, tracing on (all sampled)",

@@ -43,7 +43,7 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 KEY_ENV = {"WEATHER_API_OPENWEATHERMAP_API_KEY": "bench-key"}
 TRACED = {"hit-otel": "1.0", "hit-otel-1pct": "0.01"}
 """Cached-service cases with tracing on, and their sampling ratio (of root spans)."""
-CASES = ("hello", "hit", "miss", "flask", "fastapi", *TRACED)
+CASES = ("hello", "hit", "owm_hit", "miss", "flask", "fastapi", *TRACED)
 
 
 @dataclass
@@ -409,9 +409,15 @@ def main() -> int:
             starts[name] = lambda name=name, ratio=ratio: service(
                 name, env=tracing_env(sink, ratio)
             )
-        servers = {name: starts[name]() for name in chosen}
-        paths = dict.fromkeys(CASES, "/london/gb/") | {"hello": "/"}
-        for name in servers.keys() & {"hit", *TRACED}:  # warm the cache of the hit cases
+        servers = {name: starts[name]() for name in chosen if name != "owm_hit"}
+        if "owm_hit" in chosen:
+            # An OpenWeatherMap client's hit: the same process and cache entry as "hit".
+            servers["owm_hit"] = servers["hit"] if "hit" in servers else starts["hit"]()
+        paths = dict.fromkeys(CASES, "/london/gb/") | {
+            "hello": "/",
+            "owm_hit": "/data/2.5/weather?q=London,GB&appid=bench",
+        }
+        for name in servers.keys() & {"hit", "owm_hit", *TRACED}:  # warm the hit cases' cache
             httpx.get(servers[name].url + "/london/gb/")
 
         runs: dict[str, list[dict[str, float]]] = {name: [] for name in [*servers, "stub"]}
@@ -486,6 +492,7 @@ def main() -> int:
         # The same against the FastAPI + httpx rewrite a user would write first.
         "fastapi_cpu_vs_miss_cpu": results["fastapi"]["cpu_ms_per_request"]
         / miss["cpu_ms_per_request"],
+        "owm_hit_vs_hit": results["owm_hit"]["rps"] / hit["rps"],
     }
     targets = [
         ("cache miss >= 90% of the latency bound", ratios["miss_vs_latency_bound"] >= 0.9),
@@ -503,6 +510,8 @@ def main() -> int:
             "cache hit with tracing on at 1% sampling <= 2x the CPU of a hit",
             ratios["hit-otel-1pct_cpu_vs_hit"] <= 2,
         ),
+        # "No more than a city hit costs", within the noise of interleaved rounds.
+        ("/data/2.5/weather hit >= 90% of a city hit", ratios["owm_hit_vs_hit"] >= 0.9),
         (
             "1000 cold requests -> 1 upstream call",
             cold["upstream_calls"] == 1 and cold["ok"] == 1000,
@@ -519,7 +528,8 @@ def main() -> int:
         f"miss / flask {ratios['miss_vs_flask']:.1f}x "
         f"({ratios['flask_cpu_vs_miss_cpu']:.1f}x less CPU per request)   "
         f"hit / hello {ratios['hit_vs_hello']:.0%}   "
-        f"FastAPI+httpx CPU / miss CPU {ratios['fastapi_cpu_vs_miss_cpu']:.1f}x"
+        f"FastAPI+httpx CPU / miss CPU {ratios['fastapi_cpu_vs_miss_cpu']:.1f}x   "
+        f"owm_hit / hit {ratios['owm_hit_vs_hit']:.0%}"
     )
     print(
         f"cold burst: {cold['ok']}/{cold['requests']} ok, {cold['upstream_calls']} upstream call(s)"

@@ -15,19 +15,28 @@ async def openapi() -> dict[str, Any]:
 
 
 async def test_weather_endpoints_come_first_then_health_then_operations() -> None:
-    """Tags and paths in reading order: city, batch, greeting; probes; metrics; problem pages."""
+    """Tags and paths in reading order: city, batch, greeting; OpenWeatherMap's own API; probes;
+    metrics; problem pages."""
     schema = await openapi()
     assert [tag["name"] for tag in schema["tags"]] == [
         "weather",
+        "openweathermap",
         "health",
         "operations",
         "problems",
     ]
     paths = list(schema["paths"])
-    assert paths[:3] == ["/{city}/{country}/", "/v1/weather", "/"]
+    assert paths[:5] == [
+        "/{city}/{country}/",
+        "/v1/weather",
+        "/",
+        "/data/2.5/weather",
+        "/data/2.5/forecast",
+    ]
     tags = [operation["tags"] for item in schema["paths"].values() for operation in item.values()]
     assert tags == [
         ["weather"], ["weather"], ["weather"],
+        ["openweathermap"], ["openweathermap"],
         ["health"], ["health"],
         ["operations"],
         ["problems"],

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -12,7 +13,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 from starlette.middleware.cors import CORSMiddleware
-from starlette.types import ASGIApp
+from starlette.routing import BaseRoute
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from weather_api import __version__, observability, tracing
 from weather_api.config import Settings
@@ -20,10 +22,11 @@ from weather_api.errors import PROBLEM_MEDIA_TYPE, InvalidQuery, WeatherApiError
 from weather_api.lifecycle import Readiness
 from weather_api.providers.aiohttp_transport import build_transport
 from weather_api.providers.factory import build_provider
-from weather_api.routes import batch, docs, health, metrics, problems, weather
+from weather_api.routes import batch, docs, health, metrics, owm, problems, weather
 from weather_api.routes.city_fast_path import CityWeatherFastPath
 from weather_api.routes.common import NO_STORE, problem_response
 from weather_api.routes.deps import AppState
+from weather_api.routes.forward_proxy import ForwardProxyGate
 from weather_api.service import WeatherService, build_cache, build_shared_cache
 
 if TYPE_CHECKING:
@@ -34,30 +37,52 @@ if TYPE_CHECKING:
 # Swagger UI shows tags in this order, and operations within a tag in the order of `paths`.
 OPENAPI_TAGS = [
     {"name": "weather", "description": "Current weather: for one city, for many, and `/`."},
+    {
+        "name": owm.TAG,
+        "description": "OpenWeatherMap's own API, for clients written against it "
+        "(docs/owm-compatible.md): its parameters, Kelvin by default, errors in its shape.",
+    },
     {"name": "health", "description": "Liveness and readiness probes; no upstream call."},
     {"name": "operations", "description": "Prometheus metrics."},
     {"name": "problems", "description": "What each problem `type` means, as a page."},
 ]
-WEATHER_PATHS = ("/{city}/{country}/", "/v1/weather", "/")
+WEATHER_PATHS = (
+    "/{city}/{country}/",
+    "/v1/weather",
+    "/",
+    "/data/2.5/weather",
+    "/data/2.5/forecast",
+)
+
+OuterLayer = Callable[[ASGIApp, Sequence[BaseRoute]], ASGIApp]
+"""A pure ASGI layer around FastAPI's stack, built from what it wraps and the app's routes."""
+
+log = logging.getLogger(__name__)
 
 
 class WeatherApp(FastAPI):
-    """FastAPI, with the observability and city fast-path layers outermost.
+    """FastAPI, with our own pure ASGI layers outside its stack (`outer_layers`).
 
     `add_middleware` would put them inside FastAPI's own error, telemetry and body-limit
-    middleware, a cost on every cache hit for nothing on these paths (docs/benchmarks.md).
-    Starlette's CORS layer, when origins are configured, sits between the two, so that the
-    fast path's answers carry its headers too.
+    middleware, a cost on every cache hit (docs/benchmarks.md) for nothing on
+    these paths. Outermost: the request id, metrics and access log, then `OuterErrors` (an
+    exception below it is a problem+json 500 with the request id, not uvicorn's plain text),
+    then Starlette's CORS layer when origins are configured (so that every answer carries its
+    headers), then `outer_layers`. With tracing on, its span per request wraps all of it.
     """
 
     cors_origins: tuple[str, ...] = ()
     """Origins allowed to read answers from browser scripts; empty: no CORS layer at all."""
     tracing: Tracing | None = None
     """When tracing is on, its span per request wraps everything else."""
+    outer_layers: Sequence[OuterLayer] = ()
+    """Layers around FastAPI's stack, innermost first; `create_app` names them."""
 
     def build_middleware_stack(self) -> ASGIApp:
-        """FastAPI's stack, wrapped in ours."""
-        app: ASGIApp = CityWeatherFastPath(super().build_middleware_stack())
+        """FastAPI's stack, wrapped in ours; runs once, at start-up, when the routes are final."""
+        app = super().build_middleware_stack()
+        for layer in self.outer_layers:
+            app = layer(app, self.routes)
         if self.cors_origins:
             app = CORSMiddleware(
                 app,
@@ -68,7 +93,7 @@ class WeatherApp(FastAPI):
                 expose_headers=["Age", "Retry-After", "X-Cache", "X-Request-ID"],
                 max_age=600,
             )
-        app = observability.ObservabilityMiddleware(app)
+        app = observability.ObservabilityMiddleware(OuterErrors(app))
         return app if self.tracing is None else self.tracing.middleware(app)
 
     def openapi(self) -> dict[str, Any]:
@@ -133,6 +158,12 @@ def create_app(
                 cache=cache,
                 batch_concurrency=settings.batch_concurrency,
                 shared=shared,
+                forecast_cache=build_cache(
+                    ttl=settings.forecast_cache_ttl,
+                    max_entries=settings.cache_max_entries,
+                    stale_ttl=settings.cache_stale_ttl,
+                    negative_ttl=settings.cache_negative_ttl,
+                ),
             )
             collector = observability.register_cache(cache)
             shared_collector = observability.register_shared_cache(shared)
@@ -162,6 +193,16 @@ def create_app(
     )
     app.cors_origins = settings.cors_origins
     app.tracing = traces
+    accepted_appids = settings.accepted_appids()  # reads a file: once
+    app.outer_layers = [
+        # The hot path: valid `GET /{city}/{country}/` answered from the cache before FastAPI
+        # routes anything; it leaves alone every path another of the app's routes matches.
+        CityWeatherFastPath,
+        # Its twin for OpenWeatherMap's clients: fresh hits on `GET /data/2.5/weather`.
+        lambda inner, _routes: owm.OwmWeatherFastPath(inner, accepted_appids=accepted_appids),
+        # Absolute-form requests: OpenWeatherMap's host goes on, any other gets 403; CONNECT 405.
+        lambda inner, _routes: ForwardProxyGate(inner),
+    ]
     app.mount(docs.ASSETS_URL, docs.ASSETS, name="docs-assets")
     app.add_exception_handler(WeatherApiError, _domain_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
@@ -172,6 +213,7 @@ def create_app(
     app.include_router(problems.router, tags=["problems"])
     # The weather routers carry their tag themselves.
     app.include_router(batch.build_router(max_locations=settings.batch_max_locations))
+    app.include_router(owm.build_router(accepted_appids=accepted_appids))
     app.include_router(weather.router)  # last: its paths catch almost all
     return app
 
@@ -201,3 +243,38 @@ async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
         headers={**(exc.headers or {}), **NO_STORE},
         media_type=PROBLEM_MEDIA_TYPE,
     )
+
+
+class OuterErrors:
+    """ASGI middleware: an exception from a layer inside it is a problem+json 500.
+
+    FastAPI's own error middleware covers only its stack: without this, a bug in the layers
+    outside it would reach uvicorn, whose answer is plain text with no request id.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = False
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracked)
+        except Exception:
+            if started or scope["type"] != "http":
+                raise  # too late for another answer: the server logs it and drops the connection
+            log.exception("unhandled error outside FastAPI's stack")
+            body = WeatherApiError("The service failed; report the X-Request-ID.").problem(
+                instance=scope["path"]
+            )
+            body["request_id"] = scope.get(observability.REQUEST_ID_KEY)
+            response = JSONResponse(
+                body, status_code=500, headers=NO_STORE, media_type=PROBLEM_MEDIA_TYPE
+            )
+            await response(scope, receive, send)

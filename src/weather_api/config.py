@@ -131,6 +131,14 @@ class Settings(BaseSettings):
     """0: close each upstream connection after its answer. Any other value keeps idle ones open
     for reuse, up to --max-connections (aiohttp's pool has no separate cap on idle ones)."""
 
+    # --- OpenWeatherMap-compatible routes (/data/2.5/*, docs/owm-compatible.md)
+    compat_appids: Annotated[tuple[SecretStr, ...], NoDecode] = ()
+    """appids that /data/2.5/* accept, comma-separated (environment only, as a secret); with
+    this and compat_appids_file both unset, any appid or none is accepted. Never sent upstream."""
+    compat_appids_file: Path | None = None
+    """A mounted file of accepted appids, one a line (blank lines and # comments skipped),
+    added to compat_appids."""
+
     # --- batch endpoint
     batch_max_locations: int = Field(default=20, ge=1, le=200)
     """Most locations one /v1/weather request may ask for."""
@@ -140,6 +148,9 @@ class Settings(BaseSettings):
     # --- cache
     cache_ttl: Seconds = 600.0
     """OpenWeatherMap asks for one call per location per 10 minutes; 0 turns caching off."""
+    forecast_cache_ttl: Seconds = 600.0
+    """How long a /data/2.5/forecast answer is reused, per location, apart from current weather
+    (in-process only); 0 turns forecast caching off."""
     cache_max_entries: int = Field(default=10_000, ge=1)
     """Most entries the cache holds; the oldest go first."""
     cache_stale_ttl: Seconds = 3600.0
@@ -194,6 +205,20 @@ class Settings(BaseSettings):
             f"--{name.replace('_', '-')} / WEATHER_API_{name.upper()} {shown!r}: {problem}"
         )
 
+    @field_validator("compat_appids", mode="before")
+    @classmethod
+    def _comma_separated_appids(cls, value: object) -> object:
+        if isinstance(value, str):  # from the environment
+            return tuple(appid.strip() for appid in value.split(",") if appid.strip())
+        return value
+
+    @model_validator(mode="after")
+    def _appids_file_readable(self) -> Settings:
+        # At start-up, as `serve` reports it ("cannot start"), not at the first request.
+        if self.compat_appids_file is not None:
+            self.accepted_appids()
+        return self
+
     @model_validator(mode="after")
     def _key_for_openweathermap(self) -> Settings:
         # With openweathermap the key file is read now, so a typo stops the start; other
@@ -216,6 +241,26 @@ class Settings(BaseSettings):
         ):
             return read_key_file(self.openweathermap_api_key_file)
         return None
+
+    def accepted_appids(self) -> frozenset[str] | None:
+        """The appids /data/2.5/* accept, or None when any is (neither setting given).
+
+        Reads the file: call once, at start-up."""
+        if not self.compat_appids and self.compat_appids_file is None:
+            return None
+        accepted = {appid.get_secret_value() for appid in self.compat_appids}
+        if self.compat_appids_file is not None:
+            try:
+                text = self.compat_appids_file.read_text(encoding="utf-8")
+            except OSError as exc:
+                raise ConfigurationError(
+                    f"compat_appids_file: cannot read {self.compat_appids_file}: {exc.strerror}"
+                ) from None
+            for line in text.splitlines():
+                line = line.strip()
+                if line and not line.startswith("#"):
+                    accepted.add(line)
+        return frozenset(accepted)
 
 
 def read_key_file(path: Path) -> SecretStr:

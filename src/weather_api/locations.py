@@ -107,22 +107,56 @@ class Location:
 
     city: str
     country: str
+    """Empty when the client named none (OpenWeatherMap's `q=London`): the upstream picks."""
 
     def __str__(self) -> str:
-        return f"{self.city},{self.country}"
+        return f"{self.city},{self.country}" if self.country else self.city
+
+
+@dataclass(frozen=True, slots=True)
+class Coordinates:
+    """A point, as OpenWeatherMap's `lat` and `lon` name it; rounded to 4 decimals (~11 m)."""
+
+    lat: float
+    lon: float
+    # No name and no country: the upstream names the place (or does not).
+    city = ""
+    country = ""
+
+    def __str__(self) -> str:
+        return f"{self.lat:.4f},{self.lon:.4f}"
+
+
+@dataclass(frozen=True, slots=True)
+class CityId:
+    """An OpenWeatherMap city id: only that provider can resolve one."""
+
+    id: int
+    city = ""
+    country = ""
+
+    def __str__(self) -> str:
+        return f"#{self.id}"
 
 
 @dataclass(frozen=True, slots=True)
 class WeatherQuery:
     """One request for current weather: the unit of caching."""
 
-    location: Location
+    location: Location | Coordinates | CityId
     units: Units = Units.STANDARD
     lang: str = "en"
 
     def cache_key(self) -> tuple[str, str, str, str]:
-        """Case-insensitive on the city: `london` and `London` share an entry."""
-        return (self.location.city.casefold(), self.location.country, self.units, self.lang)
+        """Case-insensitive on the city: `london` and `London` share an entry.
+
+        A point or an id is keyed by its text (`51.5085,-0.1257`, `#2643743`), which no city
+        name can be (a name has a letter and no digit, comma or #).
+        """
+        location = self.location
+        if isinstance(location, Location):
+            return (location.city.casefold(), location.country, self.units, self.lang)
+        return (str(location), "", self.units, self.lang)
 
 
 def parse_city(raw: str) -> str:

@@ -28,6 +28,9 @@ if TYPE_CHECKING:
     from weather_api.shared_cache import SharedCache
 
 
+REQUEST_ID_KEY = "weather_api.request_id"
+"""Scope key of the request's id, for the layers inside this one."""
+
 REQUEST_DURATION = Histogram(
     "weather_api_http_request_duration_seconds",
     "Time to answer an HTTP request, by route template and status.",
@@ -173,7 +176,7 @@ class ObservabilityMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        request_id = _request_id(scope)
+        request_id = scope[REQUEST_ID_KEY] = _request_id(scope)
         status = 500
         cache = None
 

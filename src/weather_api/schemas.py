@@ -27,6 +27,29 @@ _LONDON: dict[str, Any] = {
     "name": "London",
     "cod": 200,
 }
+_LONDON_FORECAST: dict[str, Any] = {
+    "cod": "200",
+    "message": 0,
+    "cnt": 1,
+    "list": [
+        {
+            "dt": 1732784400,
+            "main": {"temp": 284.2, "temp_min": 283.15, "temp_max": 285.37, "humidity": 73},
+            "weather": [{"id": 500, "main": "Rain", "description": "light rain", "icon": "10d"}],
+            "clouds": {"all": 90},
+            "wind": {"speed": 4.63, "deg": 250},
+            "pop": 0.4,
+            "dt_txt": "2024-11-28 09:00:00",
+        }
+    ],
+    "city": {
+        "id": 2643743,
+        "name": "London",
+        "coord": {"lat": 51.5085, "lon": -0.1257},
+        "country": "GB",
+        "timezone": 0,
+    },
+}
 _TIMEOUT: dict[str, Any] = {
     "type": "/problems/upstream-timeout",
     "title": "Weather upstream timed out",
@@ -45,7 +68,7 @@ Number = int | float
 """A reading OpenWeatherMap has sent both as an integer and with a fraction (pressure, say)."""
 
 # The response contract is lenient the way upstreams are: a body is refused (502) only when it
-# lacks what no answer can do without (the place's name and coordinates, one condition, a
+# lacks what no answer can do without (the place's name field and coordinates, one condition, a
 # temperature). Every other field is optional, and left out of our answer when the upstream
 # left it out of its own.
 
@@ -113,8 +136,53 @@ class CurrentWeather(_Model):
     sys: Sys | None = None
     timezone: int | None = Field(default=None, description="Shift from UTC in seconds")
     id: int | None = Field(default=None, description="City id at the provider")
-    name: str = Field(min_length=1)
+    name: str = Field(
+        description="City name; empty for coordinates with no named place, as OpenWeatherMap"
+    )
     cod: int = Field(default=200, description="Always 200, as OpenWeatherMap sends it")
+
+
+FORECAST_STEPS = 40
+"""OpenWeatherMap's 5-day forecast: 40 steps of 3 hours."""
+FORECAST_STEP_SECONDS = 3 * 3600
+
+
+class ForecastStep(_Model):
+    """Three hours of a forecast, from `dt` (Unix time, UTC, on a 3-hour boundary)."""
+
+    dt: int
+    main: MainReadings
+    weather: list[Condition] = Field(min_length=1)
+    clouds: Clouds | None = None
+    wind: Wind | None = None
+    visibility: int | None = None
+    pop: float = Field(default=0, ge=0, le=1, description="Probability of precipitation, 0-1")
+    dt_txt: str = Field(description="`dt` as YYYY-MM-DD HH:MM:SS, UTC")
+
+
+class ForecastCity(_Model):
+    """The place a forecast is for."""
+
+    id: int | None = None
+    name: str
+    coord: Coord
+    country: str | None = None
+    population: int | None = None
+    timezone: int | None = Field(default=None, description="Shift from UTC in seconds")
+    sunrise: int | None = None
+    sunset: int | None = None
+
+
+class Forecast(_Model):
+    """OpenWeatherMap's `/data/2.5/forecast`: 3-hour steps over 5 days, and the place."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [_LONDON_FORECAST]})
+
+    cod: str = Field(default="200", description='"200", a string, as OpenWeatherMap sends it')
+    message: int = 0
+    cnt: int
+    list: list[ForecastStep]
+    city: ForecastCity
 
 
 class Problem(BaseModel):

@@ -17,6 +17,7 @@ from weather_api.app import create_app
 from weather_api.config import Settings
 from weather_api.lifecycle import DrainingServer, Readiness
 from weather_api.logs import configure_logging
+from weather_api.routes.forward_proxy import ABSOLUTE_TARGET
 
 # After a refusal, the rest of what the client sends is read and dropped this long before the
 # socket closes: closing with unread bytes sends RST, which can destroy the answer in transit.
@@ -93,6 +94,15 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         """Hand the request to the app, unless it was refused."""
         self._in_head = False
+        if self._refused is None and self.url[:1] not in (b"/", b"*"):
+            if self.parser.get_method() == b"CONNECT":
+                # An authority, not a URL: uvicorn would call it malformed (400). The app
+                # answers 405 with a reason (routes/forward_proxy.py).
+                self.url = b"/"
+            else:
+                # An absolute-form target: uvicorn keeps only its path; the app decides
+                # whose host it may answer for (routes/forward_proxy.py).
+                self.scope[ABSOLUTE_TARGET] = self.url  # type: ignore[literal-required]
         # Headers are counted only when the chunks they came in could hold too many: a
         # request in one ordinary packet pays one comparison.
         if self._refused is None and self._head_bytes + self._chunk > self.max_header_bytes:

@@ -35,9 +35,11 @@ class WeatherService:
         cache: WeatherCache | None,
         batch_concurrency: int,
         shared: SharedCache | None = None,
+        forecast_cache: WeatherCache | None = None,
     ) -> None:
         self.provider = provider
         self.cache = cache
+        self.forecast_cache = forecast_cache
         self.shared = shared
         self._batch_concurrency = batch_concurrency
 
@@ -63,6 +65,21 @@ class WeatherService:
         if self.cache is None:
             return "miss"
         return self.cache.outcome((self.provider.name, *query.cache_key()))
+
+    async def forecast(self, query: WeatherQuery) -> Cached[bytes]:
+        """The 5-day / 3-hour forecast (all steps) as encoded `Forecast` JSON.
+
+        Cached in-process with its own TTL (`forecast_cache_ttl`), apart from current weather;
+        the Redis tier holds current weather only.
+        """
+        if self.forecast_cache is None:
+            return Cached(await self._fetch_forecast(query), CacheStatus.MISS, age=0.0, ttl=0.0)
+        key = (self.provider.name, *query.cache_key())
+        return await self.forecast_cache.get(key, lambda: self._fetch_forecast(query))
+
+    async def _fetch_forecast(self, query: WeatherQuery) -> bytes:
+        forecast = await self.provider.forecast(query)
+        return forecast.model_dump_json(exclude_none=True).encode()
 
     async def many(
         self, queries: Sequence[WeatherQuery | WeatherApiError]

@@ -117,6 +117,7 @@ class Tracing:
         cache: WeatherCache | None,
         batch_concurrency: int,
         shared: SharedCache | None = None,
+        forecast_cache: WeatherCache | None = None,
     ) -> WeatherService:
         """A WeatherService whose cache lookups are spans."""
         return TracedWeatherService(
@@ -125,6 +126,7 @@ class Tracing:
             cache=cache,
             batch_concurrency=batch_concurrency,
             shared=shared,
+            forecast_cache=forecast_cache,
         )
 
     async def aclose(self) -> None:
@@ -202,8 +204,15 @@ class TracedWeatherService(WeatherService):
         cache: WeatherCache | None,
         batch_concurrency: int,
         shared: SharedCache | None = None,
+        forecast_cache: WeatherCache | None = None,
     ) -> None:
-        super().__init__(provider, cache=cache, batch_concurrency=batch_concurrency, shared=shared)
+        super().__init__(
+            provider,
+            cache=cache,
+            batch_concurrency=batch_concurrency,
+            shared=shared,
+            forecast_cache=forecast_cache,
+        )
         self._tracer = tracer
 
     def cached(self, query: WeatherQuery) -> Cached[bytes] | None:

@@ -100,7 +100,7 @@ async def test_writes_to_the_api_are_405(client: httpx.AsyncClient, method: str)
     assert response.json() == {"error": True, "reason": "Method Not Allowed"}
 
 
-@pytest.mark.parametrize("path", ["/", "/data/2.5/forecast", "/v1/archive", "/_stub/nope"])
+@pytest.mark.parametrize("path", ["/", "/data/2.5/onecall", "/v1/archive", "/_stub/nope"])
 async def test_unknown_paths_are_404(client: httpx.AsyncClient, path: str) -> None:
     """Paths the stub does not serve are 404, whatever the method."""
     assert (await client.get(path)).status_code == 404

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from weather_api.locations import WeatherQuery
-from weather_api.schemas import CurrentWeather
+from weather_api.schemas import CurrentWeather, Forecast
 
 
 class WeatherProvider(Protocol):
@@ -18,4 +18,8 @@ class WeatherProvider(Protocol):
 
     async def current(self, query: WeatherQuery) -> CurrentWeather:
         """The weather now at `query.location`, in `query.units`."""
+        ...
+
+    async def forecast(self, query: WeatherQuery) -> Forecast:
+        """The next 5 days in 3-hour steps (schemas.FORECAST_STEPS) at `query.location`."""
         ...

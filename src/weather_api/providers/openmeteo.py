@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
 from weather_api.errors import LocationNotFound, UpstreamBadResponse
-from weather_api.locations import Units, WeatherQuery
+from weather_api.locations import CityId, Coordinates, Units, WeatherQuery
 from weather_api.providers.upstream import AnswerMismatch, UpstreamClient
 from weather_api.providers.wmo import owm_condition
-from weather_api.schemas import CurrentWeather
+from weather_api.schemas import FORECAST_STEP_SECONDS, FORECAST_STEPS, CurrentWeather, Forecast
 
 KELVIN_OFFSET = 273.15
 MAX_GRID_OFFSET_DEGREES = 0.5
@@ -25,6 +27,11 @@ _CURRENT = (
     "pressure_msl,wind_speed_10m,wind_direction_10m,wind_gusts_10m,is_day"
 )
 _DAILY = "sunrise,sunset,temperature_2m_max,temperature_2m_min"
+_HOURLY = (
+    "temperature_2m,relative_humidity_2m,apparent_temperature,weather_code,cloud_cover,"
+    "pressure_msl,wind_speed_10m,wind_direction_10m,wind_gusts_10m,precipitation_probability,"
+    "visibility,is_day"
+)
 # Open-Meteo has no Kelvin: ask for Celsius and shift. Wind as OpenWeatherMap gives it.
 _UNIT_PARAMS = {
     Units.STANDARD: {"temperature_unit": "celsius", "wind_speed_unit": "ms"},
@@ -44,15 +51,23 @@ class OpenMeteoProvider:
 
     name = "openmeteo"
 
-    def __init__(self, upstream: UpstreamClient, *, geocoding_url: str, forecast_url: str) -> None:
+    def __init__(
+        self,
+        upstream: UpstreamClient,
+        *,
+        geocoding_url: str,
+        forecast_url: str,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self._upstream = upstream
+        self._clock = clock
         self._search_url = geocoding_url.rstrip("/") + "/v1/search"
         self._forecast_url = forecast_url.rstrip("/") + "/v1/forecast"
 
     async def current(self, query: WeatherQuery) -> CurrentWeather:
         """Two upstream calls within one deadline: the place, then its weather, in OWM's shape."""
         with self._upstream.one_deadline():
-            place = await self._geocode(query)
+            place = await self._geocode(query) if _named(query) else _point(query)
             forecast = await self._upstream.get(
                 self._forecast_url,
                 params={
@@ -79,12 +94,43 @@ class OpenMeteoProvider:
                 "The openmeteo upstream sent a forecast we cannot read.", provider=self.name
             ) from None
 
+    async def forecast(self, query: WeatherQuery) -> Forecast:
+        """Open-Meteo's hourly forecast in OpenWeatherMap's 3-hour steps (two upstream calls)."""
+        with self._upstream.one_deadline():
+            place = await self._geocode(query) if _named(query) else _point(query)
+            hourly = await self._upstream.get(
+                self._forecast_url,
+                params={
+                    "latitude": str(place["latitude"]),
+                    "longitude": str(place["longitude"]),
+                    "hourly": _HOURLY,
+                    "daily": "sunrise,sunset",
+                    "timezone": "auto",
+                    "timeformat": "unixtime",
+                    "forecast_days": "7",  # 40 steps from the next boundary reach day 6
+                    **_UNIT_PARAMS[query.units],
+                },
+                decode=json.loads,
+            )
+        self._check_not_error(hourly)
+        try:
+            if not isinstance(hourly, dict):
+                raise TypeError("forecast is not an object")
+            # The same labels as for current readings, under `hourly_units`.
+            _check_units({"current_units": hourly.get("hourly_units")}, query.units)
+            return _to_owm_forecast(place, hourly, query, now=int(self._clock()))
+        except (KeyError, IndexError, TypeError, ValueError, ArithmeticError, ValidationError):
+            raise UpstreamBadResponse(
+                "The openmeteo upstream sent a forecast we cannot read.", provider=self.name
+            ) from None
+
     async def _geocode(self, query: WeatherQuery) -> dict[str, Any]:
         body = await self._upstream.get(
             self._search_url,
             params={
                 "name": query.location.city,
-                "countryCode": query.location.country,
+                # Without a country (OpenWeatherMap's `q=London`), the best match anywhere.
+                **({"countryCode": query.location.country} if query.location.country else {}),
                 "count": "1",
                 "language": query.lang.split("_")[0],
                 "format": "json",
@@ -143,6 +189,20 @@ def _near(body: Any, place: dict[str, Any]) -> Any:
         if offset > MAX_GRID_OFFSET_DEGREES:
             raise AnswerMismatch(f"asked for {axis} {place[axis]}, answered for {body[axis]}")
     return body
+
+
+def _named(query: WeatherQuery) -> bool:
+    return not isinstance(query.location, Coordinates | CityId)
+
+
+def _point(query: WeatherQuery) -> dict[str, Any]:
+    """A place without geocoding: coordinates as given; Open-Meteo has no city ids."""
+    location = query.location
+    if not isinstance(location, Coordinates):
+        raise LocationNotFound(
+            "Open-Meteo has no city ids: id lookups need --provider openweathermap."
+        )
+    return {"latitude": location.lat, "longitude": location.lon, "name": "", "country_code": ""}
 
 
 def _check_units(forecast: dict[str, Any], units: Units) -> None:
@@ -213,5 +273,93 @@ def _to_owm(place: dict[str, Any], forecast: dict[str, Any], query: WeatherQuery
             "timezone": forecast.get("utc_offset_seconds"),
             "id": place.get("id"),
             "name": place.get("name") or query.location.city,
+        }
+    )
+
+
+def _to_owm_forecast(
+    place: dict[str, Any], body: dict[str, Any], query: WeatherQuery, *, now: int
+) -> Forecast:
+    """Hourly readings as OpenWeatherMap's steps: each starts on a 3-hour boundary (UTC) after
+    `now` and reads its first hour, with the three hours' lowest and highest temperature, their
+    highest chance of precipitation and their most severe weather code (WMO codes grow with
+    severity)."""
+    hourly = body["hourly"]
+    times = hourly["time"]
+    if not isinstance(times, list):
+        raise TypeError("hourly.time is not a list")
+    row = {moment: index for index, moment in enumerate(times)}
+    shift = KELVIN_OFFSET if query.units is Units.STANDARD else 0.0
+
+    def temperature(value: Any) -> float:
+        return round(float(value) + shift, 2)
+
+    def whole(value: Any) -> int:
+        return round(float(value))
+
+    def window(name: str, index: int) -> list[Any]:
+        values = hourly.get(name)
+        if not isinstance(values, list):
+            return []
+        return [value for value in values[index : index + 3] if value is not None]
+
+    def at(name: str, index: int) -> Any:
+        values = hourly.get(name)
+        return values[index] if isinstance(values, list) and index < len(values) else None
+
+    first = (now // FORECAST_STEP_SECONDS + 1) * FORECAST_STEP_SECONDS
+    steps = []
+    for moment in range(
+        first, first + FORECAST_STEPS * FORECAST_STEP_SECONDS, FORECAST_STEP_SECONDS
+    ):
+        index = row.get(moment)
+        if index is None:
+            break  # Open-Meteo's horizon ends here
+        temps = [temperature(value) for value in window("temperature_2m", index)]
+        codes = [int(code) for code in window("weather_code", index)]
+        chances = window("precipitation_probability", index)
+        is_day = at("is_day", index)
+        condition = owm_condition(max(codes), is_day=bool(1 if is_day is None else is_day))
+        steps.append(
+            {
+                "dt": moment,
+                "main": {
+                    "temp": temperature(hourly["temperature_2m"][index]),
+                    "feels_like": _optional(at("apparent_temperature", index), temperature),
+                    "temp_min": min(temps),
+                    "temp_max": max(temps),
+                    "pressure": _optional(at("pressure_msl", index), whole),
+                    "humidity": _optional(at("relative_humidity_2m", index), whole),
+                },
+                "weather": [condition],
+                "clouds": _optional(at("cloud_cover", index), lambda cover: {"all": whole(cover)}),
+                "wind": {
+                    "speed": at("wind_speed_10m", index),
+                    "deg": _optional(at("wind_direction_10m", index), whole),
+                    "gust": at("wind_gusts_10m", index),
+                },
+                "visibility": _optional(
+                    at("visibility", index), lambda metres: min(10_000, whole(metres))
+                ),
+                "pop": round(max(chances) / 100, 2) if chances else 0,
+                "dt_txt": datetime.fromtimestamp(moment, tz=UTC).strftime("%Y-%m-%d %H:%M:%S"),
+            }
+        )
+    daily = body.get("daily")
+    daily = daily if isinstance(daily, dict) else {}
+    return Forecast.model_validate(
+        {
+            "cnt": len(steps),
+            "list": steps,
+            "city": {
+                "id": place.get("id"),
+                "name": place.get("name") or query.location.city,
+                "coord": {"lat": place["latitude"], "lon": place["longitude"]},
+                "country": place.get("country_code", query.location.country) or None,
+                "population": place.get("population"),
+                "timezone": body.get("utc_offset_seconds"),
+                "sunrise": _first(daily, "sunrise"),
+                "sunset": _first(daily, "sunset"),
+            },
         }
     )

@@ -9,11 +9,25 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 from weather_api.errors import LocationNotFound
-from weather_api.locations import Units, WeatherQuery
+from weather_api.locations import CityId, Coordinates, Units, WeatherQuery
 from weather_api.providers.wmo import owm_condition
-from weather_api.schemas import Clouds, Condition, Coord, CurrentWeather, MainReadings, Sys, Wind
+from weather_api.schemas import (
+    FORECAST_STEP_SECONDS,
+    FORECAST_STEPS,
+    Clouds,
+    Condition,
+    Coord,
+    CurrentWeather,
+    Forecast,
+    ForecastCity,
+    ForecastStep,
+    MainReadings,
+    Sys,
+    Wind,
+)
 from weather_api.synthetic import (
     SpeedUnit,
     TemperatureUnit,
@@ -42,11 +56,21 @@ class SampleProvider:
 
     async def current(self, query: WeatherQuery) -> CurrentWeather:
         """The synthetic world's weather at `query.location`, in `query.units`."""
-        place = geocode(query.location.city, query.location.country)
-        if place is None:
-            raise LocationNotFound(f"There is no city {query.location}, not even in the samples.")
+        location = query.location
+        if isinstance(location, CityId):
+            raise LocationNotFound(
+                "The samples have no city ids: id lookups need --provider openweathermap."
+            )
+        if isinstance(location, Coordinates):
+            latitude, longitude, name, country, city_id = location.lat, location.lon, "", "", None
+        else:
+            place = geocode(location.city, location.country or None)
+            if place is None:
+                raise LocationNotFound(f"There is no city {location}, not even in the samples.")
+            latitude, longitude, name = place.latitude, place.longitude, place.name
+            country, city_id = place.country_code, place.id
         now = int(self._clock())
-        weather = conditions_at(place.latitude, place.longitude)
+        weather = conditions_at(latitude, longitude)
         site = weather.site
         sunrise, sunset = sun_times(
             site.latitude, site.longitude, day=local_day(now, site.utc_offset_seconds)
@@ -74,8 +98,41 @@ class SampleProvider:
             ),
             clouds=Clouds(all=weather.cloud_cover),
             dt=now,
-            sys=Sys(country=place.country_code, sunrise=sunrise, sunset=sunset),
+            sys=Sys(country=country or None, sunrise=sunrise, sunset=sunset),
             timezone=site.utc_offset_seconds,
-            id=place.id,
-            name=place.name,
+            id=city_id,
+            name=name,
+        )
+
+    async def forecast(self, query: WeatherQuery) -> Forecast:
+        """The synthetic world's weather, which does not change, for the next 40 steps."""
+        now = await self.current(query)
+        first = (int(self._clock()) // FORECAST_STEP_SECONDS + 1) * FORECAST_STEP_SECONDS
+        steps = [
+            ForecastStep(
+                dt=moment,
+                main=now.main,
+                weather=now.weather,
+                clouds=now.clouds,
+                wind=now.wind,
+                pop=0,
+                dt_txt=datetime.fromtimestamp(moment, tz=UTC).strftime("%Y-%m-%d %H:%M:%S"),
+            )
+            for moment in range(
+                first, first + FORECAST_STEPS * FORECAST_STEP_SECONDS, FORECAST_STEP_SECONDS
+            )
+        ]
+        sys = now.sys or Sys()
+        return Forecast(
+            cnt=len(steps),
+            list=steps,
+            city=ForecastCity(
+                id=now.id,
+                name=now.name,
+                coord=now.coord,
+                country=sys.country,
+                timezone=now.timezone,
+                sunrise=sys.sunrise,
+                sunset=sys.sunset,
+            ),
         )

@@ -88,7 +88,10 @@ async def root() -> str:
 async def current_weather(request: Request, service: ServiceDep) -> Response:
     """OpenWeatherMap-shaped current weather, from cache when fresh.
 
-    `Cache-Control`, `Age` and `X-Cache` (hit, miss or stale) say how fresh it is.
+    `Cache-Control`, `Age` and `X-Cache` (hit, miss or stale) say how fresh it is. Valid
+    requests are answered before this handler by the hot path, `CityWeatherFastPath`
+    (routes/city_fast_path.py, registered in app.py's `outer_layers`); this handler answers
+    what it passes on, read the same way.
     """
     # What the fast path (routes/city_fast_path.py) passed on: read and answered the same way.
     path: str = request.scope["path"]

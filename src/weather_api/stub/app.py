@@ -19,9 +19,10 @@ from weather_api.stub.config import FaultConfig
 from weather_api.stub.stats import StubStats
 
 OWM_WEATHER = "/data/2.5/weather"
+OWM_FORECAST = "/data/2.5/forecast"
 OM_SEARCH = "/v1/search"
 OM_FORECAST = "/v1/forecast"
-API_PATHS = (OWM_WEATHER, OM_SEARCH, OM_FORECAST)
+API_PATHS = (OWM_WEATHER, OWM_FORECAST, OM_SEARCH, OM_FORECAST)
 CONTROL_PREFIX = "/_stub/"
 UNKNOWN_PATH_KEY = "other"
 """The `requests_by_path` key for paths the stub does not serve (bounds the dict)."""
@@ -29,6 +30,7 @@ UNKNOWN_PATH_KEY = "other"
 _Handler = Callable[[Mapping[str, str], int], tuple[int, dict[str, Any]]]
 _API: dict[str, _Handler] = {
     OWM_WEATHER: lambda params, now: owm.current_weather(params, now=now),
+    OWM_FORECAST: lambda params, now: owm.forecast(params, now=now),
     OM_SEARCH: lambda params, now: openmeteo.search(params),
     OM_FORECAST: lambda params, now: openmeteo.forecast(params, now=now),
 }
@@ -128,7 +130,7 @@ class StubApp:
         status = self.faults.error_status
         phrase = reason_phrase(status)
         document: dict[str, Any]
-        if path == OWM_WEATHER:
+        if path in (OWM_WEATHER, OWM_FORECAST):
             document = {"cod": status, "message": f"stub: injected {status} {phrase}"}
         else:
             document = {"error": True, "reason": f"stub: injected {status} {phrase}"}

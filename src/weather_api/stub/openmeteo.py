@@ -84,6 +84,13 @@ _CURRENT: dict[str, tuple[str, _Reader]] = {
 }
 _CURRENT_NAMES = frozenset(_CURRENT) | {"is_day"}  # is_day depends on the clock, not the place
 _DAILY = frozenset(("sunrise", "sunset", "temperature_2m_max", "temperature_2m_min"))
+# Hourly: the current variables (the world does not change with the hour), and two more.
+_HOURLY: dict[str, tuple[str, _Reader]] = {
+    **_CURRENT,
+    "precipitation_probability": ("%", lambda w, t, s: 0),
+    "visibility": ("m", lambda w, t, s: float(w.visibility)),
+}
+_HOURLY_NAMES = frozenset(_HOURLY) | {"is_day"}
 
 
 def _variables(params: Mapping[str, str], key: str) -> list[str]:
@@ -122,7 +129,12 @@ def forecast(params: Mapping[str, str], *, now: int) -> tuple[int, dict[str, Any
     if not days.isdigit() or int(days) > _MAX_FORECAST_DAYS:
         return _error(f"Forecast days is invalid. Allowed range 0 to {_MAX_FORECAST_DAYS}.")
     current, daily = _variables(params, "current"), _variables(params, "daily")
-    for key, names, known in (("current", current, _CURRENT_NAMES), ("daily", daily, _DAILY)):
+    hourly = _variables(params, "hourly")
+    for key, names, known in (
+        ("current", current, _CURRENT_NAMES),
+        ("daily", daily, _DAILY),
+        ("hourly", hourly, _HOURLY_NAMES),
+    ):
         unknown = next((name for name in names if name not in known), None)
         if unknown is not None:
             return _error(
@@ -179,6 +191,24 @@ def forecast(params: Mapping[str, str], *, now: int) -> tuple[int, dict[str, Any
             values[name] = read(weather, temperature_unit[0], speed_unit[0])
         body["current_units"] = current_units
         body["current"] = values
+    if hourly:
+        hourly_units = {"time": "unixtime" if unixtime else "iso8601"}
+        rows: dict[str, list[Any]] = {"time": []}
+        for name in hourly:
+            unit = "" if name == "is_day" else _HOURLY[name][0]
+            hourly_units[name] = units.get(unit, unit)
+            rows[name] = []
+        first_hour = today * 86400 - offset
+        for hour in range(first_hour, first_hour + int(days) * 86400, 3600):
+            rows["time"].append(moment(hour))
+            rise, set_ = sun_times(site.latitude, site.longitude, day=local_day(hour, offset))
+            for name in hourly:
+                if name == "is_day":
+                    rows[name].append(1 if rise <= hour < set_ else 0)
+                else:
+                    rows[name].append(_HOURLY[name][1](weather, temperature_unit[0], speed_unit[0]))
+        body["hourly_units"] = hourly_units
+        body["hourly"] = rows
     if daily:
         daily_units = {"time": "unixtime" if unixtime else "iso8601"}
         columns: dict[str, list[Any]] = {"time": []}

@@ -1,8 +1,10 @@
-"""The fake OpenWeatherMap current weather API (`GET /data/2.5/weather`)."""
+"""The fake OpenWeatherMap current weather and forecast APIs (`GET /data/2.5/weather`,
+`GET /data/2.5/forecast`)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from weather_api.synthetic import (
@@ -57,6 +59,18 @@ _UNITS: dict[str, tuple[TemperatureUnit, SpeedUnit]] = {
 }
 
 
+IDS_REMEMBERED = 10_000
+"""Most city ids the stub can answer `id=` for: those of the latest cities asked for by name."""
+# The world makes ids from names and cannot go back: an id is known once its city was asked.
+_CITIES_BY_ID: dict[int, tuple[str, str]] = {}
+
+
+def _remember(city_id: int, name: str, country_code: str) -> None:
+    if city_id not in _CITIES_BY_ID and len(_CITIES_BY_ID) >= IDS_REMEMBERED:
+        del _CITIES_BY_ID[next(iter(_CITIES_BY_ID))]
+    _CITIES_BY_ID[city_id] = (name, country_code)
+
+
 def _parse_q(q: str) -> tuple[str, str | None]:
     """Split "City", "City,CC" or "City,State,CC" into the city and the country code."""
     parts = [part.strip() for part in q.split(",")]
@@ -80,6 +94,18 @@ def current_weather(params: Mapping[str, str], *, now: int) -> tuple[int, dict[s
         if not city:
             return 400, NOTHING_TO_GEOCODE
         place = geocode(city, country)
+        if place is None:
+            return 404, CITY_NOT_FOUND
+        latitude, longitude = place.latitude, place.longitude
+        name, country_code, city_id = place.name, place.country_code, place.id
+        _remember(city_id, name, country_code)
+    elif "id" in params:
+        known = (
+            _CITIES_BY_ID.get(int(params["id"]))
+            if params["id"].isascii() and params["id"].isdigit()
+            else None
+        )
+        place = geocode(*known) if known is not None else None
         if place is None:
             return 404, CITY_NOT_FOUND
         latitude, longitude = place.latitude, place.longitude
@@ -141,4 +167,48 @@ def current_weather(params: Mapping[str, str], *, now: int) -> tuple[int, dict[s
         "id": city_id,
         "name": name,
         "cod": 200,
+    }
+
+
+FORECAST_STEP = 3 * 3600
+
+
+def forecast(params: Mapping[str, str], *, now: int) -> tuple[int, dict[str, Any]]:
+    """OpenWeatherMap's 5-day / 3-hour forecast: the world does not change, so 40 steps of the
+    weather now, from the next 3-hour boundary; `cnt` honoured."""
+    status, current = current_weather(params, now=now)
+    if status != 200:
+        return status, current
+    raw_count = params.get("cnt", "40")
+    count = min(40, int(raw_count)) if raw_count.isascii() and raw_count.isdigit() else 40
+    first = (now // FORECAST_STEP + 1) * FORECAST_STEP
+    steps = [
+        {
+            "dt": moment,
+            "main": {**current["main"], "temp_kf": 0},
+            "weather": current["weather"],
+            "clouds": current["clouds"],
+            "wind": current["wind"],
+            "visibility": current["visibility"],
+            "pop": 0,
+            "sys": {"pod": current["weather"][0]["icon"][-1]},
+            "dt_txt": datetime.fromtimestamp(moment, tz=UTC).strftime("%Y-%m-%d %H:%M:%S"),
+        }
+        for moment in range(first, first + count * FORECAST_STEP, FORECAST_STEP)
+    ]
+    return 200, {
+        "cod": "200",
+        "message": 0,
+        "cnt": len(steps),
+        "list": steps,
+        "city": {
+            "id": current["id"],
+            "name": current["name"],
+            "coord": current["coord"],
+            "country": current["sys"]["country"],
+            "population": 0,
+            "timezone": current["timezone"],
+            "sunrise": current["sys"]["sunrise"],
+            "sunset": current["sys"]["sunset"],
+        },
     }

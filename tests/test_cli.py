@@ -91,6 +91,8 @@ def plain(value: object) -> object:
         return value.get_secret_value()
     if isinstance(value, HttpUrl | RedisDsn):
         return str(value)
+    if isinstance(value, tuple):
+        return tuple(plain(item) for item in value)
     return value
 
 

@@ -65,7 +65,13 @@ async def test_coordinates_ids_and_places_are_asked_upstream_in_owms_terms(
     owm: respx.Router, params: dict[str, str], upstream: dict[str, str]
 ) -> None:
     """lat+lon (to 4 decimals), id, city,state,country and a bare city reach OWM as such."""
-    route = owm.get(WEATHER).respond(json=owm_london())
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        body = owm_london()  # about the country asked for: another would be a mismatch (502)
+        body["sys"]["country"] = request.url.params.get("q", ",GB").rpartition(",")[2] or "GB"
+        return httpx.Response(200, json=body)
+
+    route = owm.get(WEATHER).mock(side_effect=answer)
     async with running_app(owm_settings(), upstream=owm) as client:
         response = await client.get(WEATHER, params={**params, "APPID": SENTINEL})
     assert response.status_code == 200, response.text

@@ -36,8 +36,9 @@ def _members(annotation: object) -> tuple[object, ...]:
 
 def flag(name: str, field: FieldInfo) -> str:
     """The `weather-api serve` option, as `cli.py` builds it, or "" for a secret."""
-    if SecretStr in _members(field.annotation):
-        return ""
+    members = _members(field.annotation)
+    if SecretStr in members or any(SecretStr in typing.get_args(m) for m in members):
+        return ""  # a secret, or a list of them (`tuple[SecretStr, ...]`)
     option = "--" + name.replace("_", "-")
     if field.annotation is bool:
         return f"`{option}`, `--no-{option[2:]}`"

@@ -74,6 +74,11 @@ def observe_upstream(*, provider: str, outcome: str, seconds: float) -> None:
     child.observe(seconds)
 
 
+def start_counting_mismatches(provider: str) -> None:
+    """Export the provider's mismatch count from 0, so that alerts and rate() see a series."""
+    UPSTREAM_MISMATCHES.labels(provider)
+
+
 def count_upstream_mismatch(provider: str) -> None:
     """Count one upstream answer refused for answering another question."""
     UPSTREAM_MISMATCHES.labels(provider).inc()

@@ -24,7 +24,7 @@ from weather_api.providers.aiohttp_transport import build_transport
 from weather_api.providers.factory import build_provider
 from weather_api.routes import batch, docs, health, metrics, owm, problems, weather
 from weather_api.routes.city_fast_path import CityWeatherFastPath
-from weather_api.routes.common import NO_STORE, problem_response
+from weather_api.routes.responses import NO_STORE, problem_response
 from weather_api.routes.deps import AppState
 from weather_api.routes.forward_proxy import ForwardProxyGate
 from weather_api.service import WeatherService, build_cache, build_shared_cache

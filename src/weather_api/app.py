@@ -16,17 +16,19 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from weather_api import __version__, observability, tracing
+from weather_api import __version__, metrics, tracing
 from weather_api.config import Settings
 from weather_api.errors import PROBLEM_MEDIA_TYPE, InvalidQuery, WeatherApiError
 from weather_api.lifecycle import Readiness
 from weather_api.providers.aiohttp_transport import build_transport
 from weather_api.providers.factory import build_provider
-from weather_api.routes import batch, docs, health, metrics, owm, problems, weather
+from weather_api.request_middleware import REQUEST_ID_KEY, ObservabilityMiddleware
+from weather_api.routes import batch, docs, health, owm, problems, weather
+from weather_api.routes import metrics as metrics_route
 from weather_api.routes.city_fast_path import CityWeatherFastPath
-from weather_api.routes.responses import NO_STORE, problem_response
 from weather_api.routes.deps import AppState
 from weather_api.routes.forward_proxy import ForwardProxyGate
+from weather_api.routes.responses import NO_STORE, problem_response
 from weather_api.service import WeatherService, build_cache, build_shared_cache
 
 if TYPE_CHECKING:
@@ -93,7 +95,7 @@ class WeatherApp(FastAPI):
                 expose_headers=["Age", "Retry-After", "X-Cache", "X-Request-ID"],
                 max_age=600,
             )
-        app = observability.ObservabilityMiddleware(OuterErrors(app))
+        app = ObservabilityMiddleware(OuterErrors(app))
         return app if self.tracing is None else self.tracing.middleware(app)
 
     def openapi(self) -> dict[str, Any]:
@@ -165,8 +167,8 @@ def create_app(
                     negative_ttl=settings.cache_negative_ttl,
                 ),
             )
-            collector = observability.register_cache(cache)
-            shared_collector = observability.register_shared_cache(shared)
+            collector = metrics.register_cache(cache)
+            shared_collector = metrics.register_shared_cache(shared)
             if shared is not None:
                 await shared.ping()  # bounded; a Redis that is not there yet is logged, not fatal
             readiness.mark_ready()
@@ -174,8 +176,8 @@ def create_app(
                 yield {"settings": settings, "service": service, "readiness": readiness}
             finally:
                 readiness.mark_draining()
-                observability.unregister(collector)
-                observability.unregister(shared_collector)
+                metrics.unregister(collector)
+                metrics.unregister(shared_collector)
                 if shared is not None:
                     await shared.aclose()
                 if traces is not None:
@@ -208,7 +210,7 @@ def create_app(
     app.add_exception_handler(RequestValidationError, _validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(HTTPException, _http_error)  # type: ignore[arg-type]
     app.include_router(health.router, tags=["health"])
-    app.include_router(metrics.router, tags=["operations"])
+    app.include_router(metrics_route.router, tags=["operations"])
     app.include_router(docs.router)
     app.include_router(problems.router, tags=["problems"])
     # The weather routers carry their tag themselves.
@@ -273,7 +275,7 @@ class OuterErrors:
             body = WeatherApiError("The service failed; report the X-Request-ID.").problem(
                 instance=scope["path"]
             )
-            body["request_id"] = scope.get(observability.REQUEST_ID_KEY)
+            body["request_id"] = scope.get(REQUEST_ID_KEY)
             response = JSONResponse(
                 body, status_code=500, headers=NO_STORE, media_type=PROBLEM_MEDIA_TYPE
             )

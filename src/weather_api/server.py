@@ -12,7 +12,7 @@ from typing import ClassVar
 import uvicorn
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from weather_api import observability
+from weather_api import metrics
 from weather_api.app import create_app
 from weather_api.config import Settings
 from weather_api.lifecycle import DrainingServer, Readiness
@@ -142,7 +142,7 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._refused = status
         self._stop_read_timer()
         self.logger.warning("Refused a request: HTTP %d", status)
-        observability.REFUSED.labels(str(status)).inc()
+        metrics.REFUSED.labels(str(status)).inc()
         if self.cycle is not None and not self.cycle.response_complete:
             # An earlier request's answer is still to come (pipelining): no answer may
             # overtake it, so this one gets none, and the connection closes after it.

@@ -1,7 +1,7 @@
 """The service's Prometheus metrics, kept cheap enough for the cache-hit path.
 
 Request duration by route template and status and requests in flight (recorded by
-request_middleware.py), requests the server refused (server.py), upstream duration by
+request_middleware.py), requests the server refused (http_protocol.py), upstream duration by
 provider and outcome and answers refused as mismatches (providers/upstream.py), and cache events
 read from the caches' own counters at scrape time.
 """

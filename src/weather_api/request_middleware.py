@@ -17,7 +17,7 @@ import re
 import time
 from typing import TYPE_CHECKING, Any
 
-from weather_api.logs import log_access
+from weather_api.logs.configure import log_access
 from weather_api.metrics import IN_FLIGHT, REQUEST_DURATION
 
 if TYPE_CHECKING:

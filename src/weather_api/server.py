@@ -11,7 +11,7 @@ from weather_api.app import create_app
 from weather_api.config import Settings
 from weather_api.http_protocol import limited_protocol
 from weather_api.lifecycle import DrainingServer, Readiness
-from weather_api.logs import configure_logging
+from weather_api.logs.configure import configure_logging
 
 
 def uvicorn_config(settings: Settings, *, readiness: Readiness) -> uvicorn.Config:

@@ -14,11 +14,11 @@ from collections.abc import Iterator
 
 import pytest
 from prometheus_client import REGISTRY
-from weather_api.configure.formatting import ConsoleFormatter, JsonFormatter
-from weather_api.configure.writer import LineWriter
 
 from tests.conftest import API_KEY
 from weather_api.logs import configure
+from weather_api.logs.formatting import ConsoleFormatter, JsonFormatter
+from weather_api.logs.writer import LineWriter
 
 
 class SlowStream(io.StringIO):

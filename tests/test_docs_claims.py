@@ -23,11 +23,11 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.conftest import FORECAST_URL, GEOCODING_URL, free_port, make_settings, running_app
 from tests.hostile.rawhttp import exchange, request
 from tests.processes import weather_api_process
-from weather_api import observability
 from weather_api.app import create_app
 from weather_api.cache import TTLCache
 from weather_api.errors import InvalidQuery, UpstreamError, problem_types
 from weather_api.locations import WeatherQuery, parse_city_request
+from weather_api.metrics import CacheCollector, SharedCacheCollector
 from weather_api.routes.city_fast_path import CityWeatherFastPath
 from weather_api.shared_cache import SharedCacheStats
 
@@ -79,7 +79,7 @@ def outcome_values() -> set[str]:
 
 def cache_events() -> set[str]:
     """The `event` labels the cache collector exports."""
-    collector = observability.CacheCollector(TTLCache(ttl=1, max_entries=1))
+    collector = CacheCollector(TTLCache(ttl=1, max_entries=1))
     return {
         sample.labels["event"]
         for family in collector.collect()
@@ -114,7 +114,7 @@ async def test_every_metric_name_in_the_docs_is_one_prometheus_exports() -> None
     """A `weather_api_*` metric named anywhere is in the registry, counters with `_total`."""
     async with running_app(make_settings(provider="sample")) as client:
         text = (await client.get("/metrics")).text
-    shared = observability.SharedCacheCollector(
+    shared = SharedCacheCollector(
         SimpleNamespace(stats=SharedCacheStats(), degraded=False)  # type: ignore[arg-type]
     )
     known = registry_names(text) | {
@@ -303,7 +303,7 @@ def test_the_diagram_draws_the_layers_in_the_order_the_app_stacks_them() -> None
         files.append(module.replace(".", "/") + ".py")
         layer = layer.app
     files.append("routes/city_fast_path.py")
-    assert files[0] == "observability.py"
+    assert files[0] == "request_middleware.py"
     diagram = (ROOT / "docs/architecture.md").read_text(encoding="utf-8").split("```mermaid")[1]
     places = [diagram.find(name) for name in files]
     assert -1 not in places, dict(zip(files, places, strict=True))

@@ -1,7 +1,7 @@
 """The absolute form on uvicorn's h11 protocol: the gate decides, not the parser.
 
 h11 hands the whole absolute-form target to the app as the path (httptools keeps only the
-path, and server.py's protocol keeps the target aside): routes/forward_proxy.py reads both.
+path, and http_protocol.py's protocol keeps the target aside): routes/forward_proxy.py reads both.
 """
 
 from __future__ import annotations

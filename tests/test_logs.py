@@ -16,7 +16,9 @@ import pytest
 from prometheus_client import REGISTRY
 
 from tests.conftest import API_KEY
-from weather_api import logs
+from weather_api.logs import configure
+from weather_api.logs.formatting import ConsoleFormatter, JsonFormatter
+from weather_api.logs.writer import LineWriter
 
 
 class SlowStream(io.StringIO):
@@ -38,7 +40,7 @@ class SlowStream(io.StringIO):
 def test_lines_are_written_in_order_and_none_is_lost_on_close() -> None:
     """A blocked stream does not block `put`; `close` writes everything queued, in order."""
     stream = SlowStream()
-    writer = logs.LineWriter(stream)
+    writer = LineWriter(stream)
     for number in range(2000):
         writer.put(f"line {number}")  # returns at once although the stream is blocked
     stream.release.set()
@@ -55,7 +57,7 @@ def dropped_total() -> float:
 def test_a_stuck_stream_drops_and_counts_lines_with_one_warning_each_way() -> None:
     """Past the bound, lines are dropped and counted; one warning as it starts, one as it ends."""
     stream = SlowStream()
-    writer = logs.LineWriter(stream, max_lines=100)
+    writer = LineWriter(stream, max_lines=100)
     counted = dropped_total()
     writer.put("line 0")
     assert stream.entered.wait(5)  # the writer is stuck in its first write
@@ -77,7 +79,7 @@ def test_a_stuck_stream_drops_and_counts_lines_with_one_warning_each_way() -> No
 def test_close_that_arrives_with_the_first_dropped_notice_still_stops_the_writer() -> None:
     """Drops begun and close queued in one batch: close returns once written, not at its timeout."""
     stream = SlowStream()
-    writer = logs.LineWriter(stream, max_lines=100)
+    writer = LineWriter(stream, max_lines=100)
     writer.put("line 0")
     assert stream.entered.wait(5)
     for number in range(1, 501):
@@ -97,7 +99,7 @@ def test_close_that_arrives_with_the_first_dropped_notice_still_stops_the_writer
 def test_close_gives_up_on_a_stream_that_stays_stuck() -> None:
     """A full queue in front of a stream that never drains does not keep the process alive."""
     stream = SlowStream()
-    writer = logs.LineWriter(stream, max_lines=10)
+    writer = LineWriter(stream, max_lines=10)
     writer.put("line 0")
     assert stream.entered.wait(5)
     for number in range(1, 20):
@@ -114,12 +116,12 @@ def captured(monkeypatch: pytest.MonkeyPatch) -> Iterator[io.StringIO]:
     monkeypatch.setattr("sys.stderr", stream)
     root = logging.getLogger()
     saved = root.handlers[:], root.level
-    logs.configure_logging("info", secrets=[API_KEY], log_format="json")
+    configure.configure_logging("info", secrets=[API_KEY], log_format="json")
     yield stream
-    assert logs._writer is not None
-    logs._writer.close()
-    monkeypatch.setattr(logs, "_writer", None)
-    monkeypatch.setattr(logs, "_formatter", None)
+    assert configure._writer is not None
+    configure._writer.close()
+    monkeypatch.setattr(configure, "_writer", None)
+    monkeypatch.setattr(configure, "_formatter", None)
     root.handlers[:], level = saved
     root.setLevel(level)
 
@@ -133,16 +135,16 @@ def test_access_lines_match_ordinary_records_and_are_redacted(captured: io.Strin
         records.append(record)
         return True
 
-    logs.ACCESS_LOGGER.addFilter(seen)
+    configure.ACCESS_LOGGER.addFilter(seen)
     try:
-        logs.log_access("GET /{city}/{country}/ 200", fields)
+        configure.log_access("GET /{city}/{country}/ 200", fields)
         assert records == []  # the quick path made no record
-        logs.ACCESS_LOGGER.info("GET /{city}/{country}/ 200", extra={"fields": fields})
+        configure.ACCESS_LOGGER.info("GET /{city}/{country}/ 200", extra={"fields": fields})
         assert len(records) == 1
     finally:
-        logs.ACCESS_LOGGER.removeFilter(seen)
-    assert logs._writer is not None
-    logs._writer.close()
+        configure.ACCESS_LOGGER.removeFilter(seen)
+    assert configure._writer is not None
+    configure._writer.close()
     quick, ordinary = (json.loads(line) for line in captured.getvalue().splitlines())
     assert quick.pop("ts") == pytest.approx(ordinary.pop("ts"), abs=5)
     assert quick == ordinary
@@ -153,9 +155,9 @@ def test_access_lines_match_ordinary_records_and_are_redacted(captured: io.Strin
 def test_access_lines_follow_the_level(captured: io.StringIO) -> None:
     """At WARNING there are no access lines at all."""
     logging.getLogger().setLevel(logging.WARNING)
-    logs.log_access("GET / 200", {"status": 200})
-    assert logs._writer is not None
-    logs._writer.close()
+    configure.log_access("GET / 200", {"status": 200})
+    assert configure._writer is not None
+    configure._writer.close()
     assert captured.getvalue() == ""
 
 
@@ -182,13 +184,13 @@ def test_auto_is_console_on_a_terminal_and_json_elsewhere_unless_told(
     root = logging.getLogger()
     saved = root.handlers[:], root.level
     try:
-        logs.configure_logging("info", secrets=[API_KEY], log_format=log_format, stream=stream)
-        logs.log_access("GET / 200", {"status": 200, "request_id": API_KEY})
-        assert logs._writer is not None
-        logs._writer.close()
+        configure.configure_logging("info", secrets=[API_KEY], log_format=log_format, stream=stream)
+        configure.log_access("GET / 200", {"status": 200, "request_id": API_KEY})
+        assert configure._writer is not None
+        configure._writer.close()
     finally:
-        monkeypatch.setattr(logs, "_writer", None)
-        monkeypatch.setattr(logs, "_formatter", None)
+        monkeypatch.setattr(configure, "_writer", None)
+        monkeypatch.setattr(configure, "_formatter", None)
         root.handlers[:], level = saved
         root.setLevel(level)
     line = stream.getvalue().strip()
@@ -231,8 +233,8 @@ def test_console_lines_carry_the_json_fields_in_local_time_redacted() -> None:
         raise RuntimeError(f"GET https://owm.test/?q=x&appid={API_KEY}")
     except RuntimeError:
         made = record("asked %s", "appid=abc", cache="hit", detail="two words", city=None)
-    as_json = json.loads(logs.JsonFormatter([API_KEY]).format(made))
-    console = logs.ConsoleFormatter([API_KEY]).format(made)
+    as_json = json.loads(JsonFormatter([API_KEY]).format(made))
+    console = ConsoleFormatter([API_KEY]).format(made)
     first, *traceback = console.splitlines()
     local = datetime.datetime.fromtimestamp(made.created, datetime.UTC) + OFFSET
     assert first.startswith(local.strftime("%Y-%m-%d %H:%M:%S.")), first

@@ -16,7 +16,7 @@ import respx
 from tests.bodies import owm_london
 from tests.conftest import API_KEY, free_port, make_settings, running_app, scrape
 from tests.processes import weather_api_process
-from weather_api.logs import JsonFormatter
+from weather_api.logs.formatting import JsonFormatter
 from weather_api.stub import StubServer
 
 

@@ -37,7 +37,7 @@ from weather_api import tracing
 from weather_api.app import create_app
 from weather_api.cli import main
 from weather_api.config import ConfigurationError, Settings
-from weather_api.logs import JsonFormatter
+from weather_api.logs.formatting import JsonFormatter
 
 TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
 CLIENT_SPAN_ID = "b7ad6b7169203331"

@@ -1,8 +1,8 @@
-"""The uvicorn internals that server.py and lifecycle.py build on are still there and still mean
-what our code takes them to mean.
+"""The uvicorn internals that http_protocol.py, server.py and lifecycle.py build on are still
+there and still mean what our code takes them to mean.
 
-`server.LimitedHttpToolsProtocol` subclasses uvicorn's `HttpToolsProtocol` (not a public API)
-and `lifecycle.DrainingServer` overrides `uvicorn.Server` methods. pyproject.toml bounds
+`http_protocol.LimitedHttpToolsProtocol` subclasses uvicorn's `HttpToolsProtocol` (not a public
+API) and `lifecycle.DrainingServer` overrides `uvicorn.Server` methods. pyproject.toml bounds
 uvicorn to the versions these tests passed on; before raising that bound, run this file on the
 new version: each failure names the internal that moved and the code of ours that relies on it.
 """
@@ -23,8 +23,8 @@ import uvicorn
 from uvicorn.server import ServerState
 
 from tests.conftest import make_settings
+from weather_api.http_protocol import LimitedHttpToolsProtocol, limited_protocol
 from weather_api.lifecycle import DrainingServer, Readiness
-from weather_api.server import LimitedHttpToolsProtocol, limited_protocol
 
 HTTPTOOLS_MODULE = "uvicorn.protocols.http.httptools_impl"
 
@@ -46,14 +46,14 @@ async def empty_app(scope: Any, receive: Any, send: Any) -> None:
     """An ASGI app that answers nothing: these tests stop before any request is served."""
 
 
-def test_httptools_protocol_is_where_server_py_imports_it_from() -> None:
-    """`HttpToolsProtocol` is still importable from the module server.py names."""
+def test_httptools_protocol_is_where_http_protocol_py_imports_it_from() -> None:
+    """`HttpToolsProtocol` is still importable from the module http_protocol.py names."""
     try:
         module = importlib.import_module(HTTPTOOLS_MODULE)
     except ImportError:  # pragma: no cover - only when uvicorn moved it
-        pytest.fail(moved(HTTPTOOLS_MODULE, "server.py", "is gone"))
+        pytest.fail(moved(HTTPTOOLS_MODULE, "http_protocol.py", "is gone"))
     assert isinstance(getattr(module, "HttpToolsProtocol", None), type), moved(
-        f"{HTTPTOOLS_MODULE}.HttpToolsProtocol", "server.LimitedHttpToolsProtocol", "is gone"
+        f"{HTTPTOOLS_MODULE}.HttpToolsProtocol", "http_protocol.LimitedHttpToolsProtocol", "is gone"
     )
 
 
@@ -75,7 +75,7 @@ def test_overridden_protocol_methods_keep_their_signatures(name: str) -> None:
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
     internal = f"HttpToolsProtocol.{name}"
-    ours = f"server.LimitedHttpToolsProtocol.{name}"
+    ours = f"http_protocol.LimitedHttpToolsProtocol.{name}"
     base = getattr(HttpToolsProtocol, name, None)
     assert callable(base), moved(internal, ours, "is gone")
     assert parameters(base) == parameters(getattr(LimitedHttpToolsProtocol, name)), moved(
@@ -137,7 +137,7 @@ async def protocol() -> AsyncIterator[tuple[Any, FakeTransport]]:
             _loop=asyncio.get_running_loop(),
         )
     except TypeError as exc:  # pragma: no cover - only when uvicorn changed it
-        pytest.fail(moved("HttpToolsProtocol(...)", "server.limited_protocol", str(exc)))
+        pytest.fail(moved("HttpToolsProtocol(...)", "http_protocol.limited_protocol", str(exc)))
     transport = FakeTransport()
     plain.connection_made(transport)
     yield plain, transport
@@ -149,7 +149,7 @@ async def protocol() -> AsyncIterator[tuple[Any, FakeTransport]]:
 def test_protocol_attributes_our_subclass_reads(protocol: tuple[Any, FakeTransport]) -> None:
     """The per-connection attributes our protocol reads exist, with the meaning it assumes."""
     plain, transport = protocol
-    ours = "server.LimitedHttpToolsProtocol"
+    ours = "http_protocol.LimitedHttpToolsProtocol"
     for name in ("loop", "logger", "timeout_keep_alive", "server_state", "cycle"):
         assert hasattr(plain, name), moved(f"HttpToolsProtocol.{name}", ours, "is gone")
     assert plain.transport is transport, moved(
@@ -171,7 +171,7 @@ def test_no_keep_alive_timer_before_the_first_request(protocol: tuple[Any, FakeT
     plain, _ = protocol
     assert plain.timeout_keep_alive_task is None, moved(
         "HttpToolsProtocol.connection_made",
-        "server.LimitedHttpToolsProtocol.connection_made",
+        "http_protocol.LimitedHttpToolsProtocol.connection_made",
         "now starts a keep-alive timer itself (ours would replace it and leave it running)",
     )
 
@@ -179,7 +179,7 @@ def test_no_keep_alive_timer_before_the_first_request(protocol: tuple[Any, FakeT
 def test_request_state_as_our_subclass_measures_it(protocol: tuple[Any, FakeTransport]) -> None:
     """`url` collects the target, `headers` the lowercased pairs, `cycle` the request's answer."""
     plain, _ = protocol
-    ours = "server.LimitedHttpToolsProtocol"
+    ours = "http_protocol.LimitedHttpToolsProtocol"
     plain.data_received(b"GET /lon")
     plain.data_received(b"don/gb/ HTTP/1.1\r\nHost: x\r\nX-Long: ")
     assert getattr(plain, "url", None) == b"/london/gb/", moved(

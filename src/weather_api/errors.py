@@ -14,7 +14,7 @@ Bodies are RFC 9457 problem details (`application/problem+json`). Messages are w
 clients: they never carry upstream URLs (which may hold an API key) or upstream bodies.
 Each `type` is a relative reference, `/problems/<slug>`, that this service answers with a page
 made of the class's `title`, `meaning`, `advice` and `retry` (routes/problems.py).
-This module knows no web framework; `app.py` wires `problem_response` into FastAPI.
+This module knows no web framework; `error_handlers.py` wires `problem_response` into FastAPI.
 """
 
 from __future__ import annotations

@@ -38,9 +38,10 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
-from weather_api import __version__, logs
+from weather_api import __version__
 from weather_api.cache import Cached, CacheStatus
 from weather_api.locations import WeatherQuery
+from weather_api.logs.formatting import set_context_fields
 from weather_api.providers.base import WeatherProvider
 from weather_api.service import WeatherCache, WeatherService
 from weather_api.shared_cache import SharedCache
@@ -88,7 +89,7 @@ class Tracing:
             # each command with its arguments as `?`, so neither keys nor values are kept.
             self._redis = RedisInstrumentor()
             self._redis.instrument(tracer_provider=self.provider)
-        logs.set_context_fields(trace_fields)
+        set_context_fields(trace_fields)
 
     def fastapi_telemetry(self) -> TelemetryConfig:
         """FastAPI's `telemetry=`: its request span, from our provider, and nothing else."""
@@ -131,7 +132,7 @@ class Tracing:
 
     async def aclose(self) -> None:
         """Export what is left (off the event loop: it may wait on the receiver) and stop."""
-        logs.set_context_fields(None)
+        set_context_fields(None)
         if self._redis is not None:
             self._redis.uninstrument()
         await asyncio.to_thread(self.provider.shutdown)

@@ -24,7 +24,7 @@ import pytest
 from tests.conftest import free_port
 from tests.hostile.rawhttp import pipelined_gets
 from tests.processes import weather_api_process
-from weather_api.logs import QUEUE_LINES
+from weather_api.logs.writer import QUEUE_LINES
 
 pytestmark = pytest.mark.slow
 

@@ -18,7 +18,7 @@ from urllib.parse import quote_plus
 import httpx
 import stamina
 
-from weather_api import observability
+from weather_api import metrics
 from weather_api.errors import (
     UpstreamAuthFailed,
     UpstreamBadResponse,
@@ -175,7 +175,7 @@ class UpstreamClient:
                 body = decode(response.content)
             except AnswerMismatch:
                 _close_connection(response)
-                observability.count_upstream_mismatch(self._provider)
+                metrics.count_upstream_mismatch(self._provider)
                 raise _Transient(
                     UpstreamBadResponse(
                         f"The {self._provider} upstream answered a question we did not ask.",
@@ -198,9 +198,7 @@ class UpstreamClient:
             raise
         finally:
             seconds = time.perf_counter() - started
-            observability.observe_upstream(
-                provider=self._provider, outcome=outcome, seconds=seconds
-            )
+            metrics.observe_upstream(provider=self._provider, outcome=outcome, seconds=seconds)
             if _log.isEnabledFor(logging.DEBUG):
                 # The URL without its query: parameters may carry the API key.
                 _log.debug(

@@ -11,8 +11,8 @@ from fastapi import APIRouter, Query, Response
 from weather_api.cache import Cached
 from weather_api.errors import InvalidQuery, WeatherApiError
 from weather_api.locations import Units, WeatherQuery, parse_lang, parse_q
-from weather_api.routes.common import LangQuery, UnitsQuery, problem_responses
 from weather_api.routes.deps import ServiceDep
+from weather_api.routes.responses import LangQuery, UnitsQuery, problem_responses
 from weather_api.schemas import BatchResponse
 from weather_api.service import WeatherService
 

@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING
 from starlette.routing import BaseRoute, Match
 
 from weather_api.locations import WeatherQuery, parse_city_request
-from weather_api.routes.common import weather_or_problem
 from weather_api.routes.deps import lifespan_state
+from weather_api.routes.responses import weather_or_problem
 
 if TYPE_CHECKING:
     from starlette.types import ASGIApp, Receive, Scope, Send

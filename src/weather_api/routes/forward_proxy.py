@@ -6,9 +6,9 @@ request by its path when the host is `api.openweathermap.org`, and refuses any o
 403: the service never fetches a URL a client names. `CONNECT` (a tunnel, for https) gets 405.
 
 uvicorn's httptools protocol drops the scheme and host of an absolute-form target before the app
-sees it; server.py's protocol keeps the target under `ABSOLUTE_TARGET` in the scope. Servers that
-pass the target through as the path (uvicorn's h11 protocol) are read here too, so the decision
-is this layer's whichever parser ran.
+sees it; http_protocol.py's protocol keeps the target under `ABSOLUTE_TARGET` in the scope.
+Servers that pass the target through as the path (uvicorn's h11 protocol) are read here too, so
+the decision is this layer's whichever parser ran.
 """
 
 from __future__ import annotations

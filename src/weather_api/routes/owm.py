@@ -46,8 +46,8 @@ from weather_api.locations import (
     parse_units,
 )
 from weather_api.routes.city_fast_path import MEMO_ENTRIES, MEMO_KEY_CHARS
-from weather_api.routes.common import NO_STORE, WeatherResponse
 from weather_api.routes.deps import ServiceDep, lifespan_state
+from weather_api.routes.responses import NO_STORE, WeatherResponse
 from weather_api.schemas import FORECAST_STEPS, CurrentWeather, Forecast
 
 if TYPE_CHECKING:

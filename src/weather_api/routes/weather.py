@@ -16,8 +16,8 @@ from weather_api.locations import (
     Units,
     parse_city_request,
 )
-from weather_api.routes.common import problem_responses, weather_or_problem
 from weather_api.routes.deps import ServiceDep
+from weather_api.routes.responses import problem_responses, weather_or_problem
 from weather_api.schemas import CurrentWeather
 
 router = APIRouter(tags=["weather"])

@@ -1,17 +1,13 @@
-"""Access log lines, request ids and Prometheus metrics, kept cheap enough for the cache-hit path.
+"""The service's Prometheus metrics, kept cheap enough for the cache-hit path.
 
-- One access log line per request from `ObservabilityMiddleware` (logs.py formats and writes
-  them).
-- `X-Request-ID`: a sane incoming one is kept, otherwise one is made; it is echoed back.
-- Metrics: request duration by route template and status, requests in flight, upstream duration
-  by provider and outcome, cache events read from the cache's own counters at scrape time.
+Request duration by route template and status and requests in flight (recorded by
+request_middleware.py), requests the server refused (http_protocol.py), upstream duration by
+provider and outcome and answers refused as mismatches (providers/upstream.py), and cache events
+read from the caches' own counters at scrape time.
 """
 
 from __future__ import annotations
 
-import random
-import re
-import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -19,17 +15,10 @@ from prometheus_client import REGISTRY, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from weather_api.logs import log_access
-
 if TYPE_CHECKING:
-    from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
     from weather_api.cache import TTLCache
     from weather_api.shared_cache import SharedCache
 
-
-REQUEST_ID_KEY = "weather_api.request_id"
-"""Scope key of the request's id, for the layers inside this one."""
 
 REQUEST_DURATION = Histogram(
     "weather_api_http_request_duration_seconds",
@@ -54,16 +43,6 @@ UPSTREAM_MISMATCHES = Counter(
     "Upstream answers about another question than the one asked (refused, never served).",
     ["provider"],
 )
-
-# Clients choose the method string: anything unusual shares one label value.
-_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
-_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
-# Every answer: no content sniffing, no referrer, and no page of ours (/docs) inside a frame.
-_SECURITY_HEADERS = [
-    (b"x-content-type-options", b"nosniff"),
-    (b"referrer-policy", b"no-referrer"),
-    (b"content-security-policy", b"frame-ancestors 'none'"),
-]
 
 
 def observe_upstream(*, provider: str, outcome: str, seconds: float) -> None:
@@ -163,81 +142,3 @@ def unregister(collector: Collector | None) -> None:
     """Remove a collector added by `register_cache` or `register_shared_cache`."""
     if collector is not None:
         REGISTRY.unregister(collector)
-
-
-# --- the middleware -----------------------------------------------------------------------
-
-
-class ObservabilityMiddleware:
-    """Pure ASGI middleware: request id, security headers, metrics and the access log line."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-        # Labelled children, looked up once: `.labels()` takes a lock and builds a key per call.
-        self._durations: dict[tuple[str, str, int], Any] = {}
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        request_id = scope[REQUEST_ID_KEY] = _request_id(scope)
-        status = 500
-        cache = None
-
-        async def send_with_headers(message: Message) -> None:
-            nonlocal status, cache
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                headers = list(message.get("headers", ()))
-                for name, value in headers:
-                    if name == b"x-cache":
-                        cache = value.decode()
-                headers.append((b"x-request-id", request_id.encode()))
-                headers.extend(_SECURITY_HEADERS)
-                message = {**message, "headers": headers}
-            await send(message)
-
-        IN_FLIGHT.inc()
-        try:
-            await self.app(scope, receive, send_with_headers)
-        finally:
-            IN_FLIGHT.dec()
-            seconds = time.perf_counter() - started
-            template = _route_template(scope)
-            method = scope["method"] if scope["method"] in _METHODS else "other"
-            key = (method, template, status)
-            child = self._durations.get(key)
-            if child is None:
-                child = self._durations[key] = REQUEST_DURATION.labels(*key)
-            child.observe(seconds)
-            log_access(
-                f"{method} {template} {status}",
-                {
-                    "method": method,
-                    "route": template,
-                    "status": status,
-                    "duration_ms": round(seconds * 1000, 3),
-                    "request_id": request_id,
-                    "cache": cache,
-                },
-            )
-
-
-def _route_template(scope: Scope) -> str:
-    """The matched route's path template (FastAPI's, or the one set by the cache-hit layer)."""
-    template = scope.get("weather_api.route")
-    if template is None:
-        template = getattr(scope.get("route"), "path", None)
-    return template or "<unmatched>"
-
-
-def _request_id(scope: Scope) -> str:
-    for name, value in scope["headers"]:
-        if name == b"x-request-id":
-            candidate: str = value.decode("latin-1")
-            if _REQUEST_ID.fullmatch(candidate):
-                return candidate
-            break
-    # Unique, not secret: the seeded generator, not a system call per request.
-    return f"{random.getrandbits(128):032x}"

@@ -35,8 +35,10 @@ def _members(annotation: object) -> tuple[object, ...]:
 
 
 def flag(name: str, field: FieldInfo) -> str:
-    """The `weather-api serve` option, as `cli.py` builds it, or "" for a secret."""
-    if SecretStr in _members(field.annotation):
+    """The `weather-api serve` option, as `cli.py` builds it, or "" for a secret (`SecretStr`,
+    optional or the item of a list such as `compat_appids`)."""
+    members = _members(field.annotation)
+    if SecretStr in members or any(SecretStr in typing.get_args(m) for m in members):
         return ""
     option = "--" + name.replace("_", "-")
     if field.annotation is bool:

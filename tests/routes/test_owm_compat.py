@@ -65,7 +65,10 @@ async def test_coordinates_ids_and_places_are_asked_upstream_in_owms_terms(
     owm: respx.Router, params: dict[str, str], upstream: dict[str, str]
 ) -> None:
     """lat+lon (to 4 decimals), id, city,state,country and a bare city reach OWM as such."""
-    route = owm.get(WEATHER).respond(json=owm_london())
+    answer = owm_london()
+    if "," in upstream.get("q", ""):  # an answer about another country than asked is a 502
+        answer["sys"]["country"] = upstream["q"].rsplit(",", 1)[1]
+    route = owm.get(WEATHER).respond(json=answer)
     async with running_app(owm_settings(), upstream=owm) as client:
         response = await client.get(WEATHER, params={**params, "APPID": SENTINEL})
     assert response.status_code == 200, response.text

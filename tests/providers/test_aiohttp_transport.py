@@ -461,12 +461,12 @@ class OnTheWire:
 
     upstream: Upstream
     raised: type[aiohttp.ClientError]
-    expected: type[httpx.TransportError]
+    expected: type[httpx.RequestError]
 
 
 ON_THE_WIRE = {
     "refused": OnTheWire(nothing_listening, aiohttp.ClientConnectorError, httpx.ConnectError),
-    "not HTTP": OnTheWire(not_http, aiohttp.ClientResponseError, httpx.RemoteProtocolError),
+    "not HTTP": OnTheWire(not_http, aiohttp.ClientResponseError, httpx.DecodingError),
     "proxy not there": OnTheWire(
         proxy_not_there, aiohttp.ClientProxyConnectionError, httpx.ProxyError
     ),
@@ -485,7 +485,7 @@ async def test_each_error_on_the_wire_becomes_its_httpx_error(
         monkeypatch.delenv(name, raising=False)
         monkeypatch.delenv(name.lower(), raising=False)
     async with case.upstream(monkeypatch) as url, transport() as client:
-        with pytest.raises(httpx.TransportError) as caught:
+        with pytest.raises(httpx.RequestError) as caught:  # DecodingError is no TransportError
             await send(client, url)
     assert type(caught.value) is case.expected, repr(caught.value)
     assert type(caught.value.__cause__) is case.raised, repr(caught.value.__cause__)

@@ -26,6 +26,8 @@ of a fenced code block; prose outside code is not read, except for links and var
   file in the repository must end with it. A part with `<...>`, `{...}` or `*` is a
   placeholder: the path is checked up to it. Relative links `[text](path#anchor)` must lead
   to a file, and an anchor into a Markdown page to one of its headings (GitHub's anchors).
+- **the tests' layout**: README says `tests/` mirrors `src/weather_api/`; `mirror_drift` reads
+  both trees as they are (no list of modules) and finds where they part.
 """
 
 from __future__ import annotations
@@ -439,6 +441,123 @@ def test_readme_is_a_front_page() -> None:
     blocks = [code.text.split("#")[0].strip() for code in code_of(readme) if code.block]
     assert blocks[0].startswith("sudo apt-get install -y ")
     assert blocks[1:3] == ["make run", "make test"]
+
+
+CROSS_CUTTING = ("hostile", "loadtest", "manifests", "monitoring")
+"""The folders of tests/ that cut across src/weather_api/ rather than mirror a part of it."""
+
+
+@dataclass(frozen=True)
+class SourceTree:
+    """What `src/weather_api/` holds, as the mirror rule reads it."""
+
+    packages: frozenset[str]
+    """The subpackages (folders with an `__init__.py`)."""
+    inner: dict[str, frozenset[str]]
+    """Each module name inside a subpackage, and the subpackages that hold one of that name."""
+    modules: frozenset[str]
+    """The top-level modules."""
+
+
+def source_tree(src: Path) -> SourceTree:
+    """Read the package at `src` as it is now (a module renamed or split is seen at once)."""
+    packages = frozenset(p.parent.name for p in src.glob("*/__init__.py"))
+    inner: dict[str, set[str]] = {}
+    for package in sorted(packages):
+        for module in (src / package).glob("*.py"):
+            if module.stem != "__init__":
+                inner.setdefault(module.stem, set()).add(package)
+    modules = frozenset(p.stem for p in src.glob("*.py") if p.stem not in {"__init__", "__main__"})
+    return SourceTree(packages, {k: frozenset(v) for k, v in inner.items()}, modules)
+
+
+def mirror_drift(*, src: Path, tests: Path, folders: frozenset[str]) -> list[str]:
+    """Where `tests` stops mirroring `src` by README's rule; `folders` are the repository's
+    top-level folders (a top-level test may be named after one: test_docs.py checks docs/).
+
+    - each subpackage of `src` has a folder of the same name in `tests`, a package (with an
+      `__init__.py`, so that pytest imports its modules as `tests.<folder>.<name>` and two
+      folders may each hold a `test_config.py`);
+    - every folder of `tests` is named after a subpackage or a module of `src`, or is one of
+      CROSS_CUTTING;
+    - no `test_<name>.py` or `test_<name>_<more>.py` at the top of `tests` is named after a
+      subpackage or a module inside one, unless a top-level module or folder has that name.
+    """
+    tree = source_tree(src)
+    present = frozenset(
+        p.name for p in tests.iterdir() if p.is_dir() and not p.name.startswith((".", "__"))
+    )
+    found = [
+        f"src/weather_api/{name}/ has no tests/{name}/ for its tests"
+        for name in sorted(tree.packages - present)
+    ]
+    found += [
+        f"tests/{name}/ has no __init__.py"
+        for name in sorted(tree.packages & present)
+        if not (tests / name / "__init__.py").is_file()
+    ]
+    found += [
+        f"tests/{name}/ is named after nothing in src/weather_api/ and is no cross-cutting "
+        f"suite ({', '.join(CROSS_CUTTING)})"
+        for name in sorted(present - tree.packages - tree.modules - set(CROSS_CUTTING))
+    ]
+    named = {package: frozenset({package}) for package in tree.packages} | tree.inner
+    for path in sorted(tests.glob("test_*.py")):
+        subject = path.stem.removeprefix("test_")
+        for name, packages in sorted(named.items()):
+            if name in tree.modules or name in folders:
+                continue
+            if subject == name or subject.startswith(name + "_"):
+                where = " or ".join(f"tests/{package}/" for package in sorted(packages))
+                found.append(f"tests/{path.name} is named after {name}: it belongs in {where}")
+    return found
+
+
+def _folders(root: Path) -> frozenset[str]:
+    return frozenset(name for name in _top_level(root) if (root / name).is_dir())
+
+
+def test_tests_mirror_src() -> None:
+    """README's rule holds for the trees as they are: every subpackage has its folder of tests,
+    every folder of tests/ mirrors something in src/weather_api/ or cuts across it, and no test
+    of a subpackage's module sits at the top of tests/."""
+    src, tests = ROOT / "src" / "weather_api", ROOT / "tests"
+    assert source_tree(src).packages >= {"routes", "providers", "stub"}
+    assert mirror_drift(src=src, tests=tests, folders=_folders(ROOT)) == []
+
+
+def test_readme_states_the_rule_the_mirror_test_checks() -> None:
+    """README says that tests/ mirrors src/weather_api/ and names each cross-cutting folder."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert "`tests/` mirrors `src/weather_api/`" in readme
+    for name in CROSS_CUTTING:
+        assert f"`{name}/`" in readme
+        assert (ROOT / "tests" / name).is_dir()
+
+
+def test_a_tree_that_stops_mirroring_is_drift(tmp_path: Path) -> None:
+    """A subpackage without its folder, a folder named after nothing, a subpackage's test at the
+    top and a folder without `__init__.py` are found; names shared with top-level modules or
+    the repository's folders are not."""
+    src, tests = tmp_path / "src", tmp_path / "tests"
+    sources = "__init__ config cache routes/__init__ routes/batch routes/docs routes/owm"
+    sources += " stub/__init__ stub/owm stub/config jobs/__init__"
+    tested = "__init__ test_cache test_config test_docs test_batch test_owm_forecast test_routes"
+    tested += " test_batches routes/__init__ routes/test_batch stub/test_owm router/__init__"
+    tested += " hostile/__init__"
+    for folder, names in ((src, sources), (tests, tested)):
+        for name in names.split():
+            (folder / f"{name}.py").parent.mkdir(parents=True, exist_ok=True)
+            (folder / f"{name}.py").write_text("")
+    assert mirror_drift(src=src, tests=tests, folders=frozenset({"docs"})) == [
+        "src/weather_api/jobs/ has no tests/jobs/ for its tests",
+        "tests/stub/ has no __init__.py",
+        "tests/router/ is named after nothing in src/weather_api/ and is no cross-cutting suite "
+        "(hostile, loadtest, manifests, monitoring)",
+        "tests/test_batch.py is named after batch: it belongs in tests/routes/",
+        "tests/test_owm_forecast.py is named after owm: it belongs in tests/routes/ or tests/stub/",
+        "tests/test_routes.py is named after routes: it belongs in tests/routes/",
+    ]
 
 
 def test_the_rules_see_our_flags_in_their_places() -> None:

@@ -274,7 +274,7 @@ def test_the_browser_test_fails_loudly_without_a_browser(tmp_path: Path) -> None
             "no:cacheprovider",
             "--no-cov",
             "-rs",
-            str(ROOT / "tests" / "test_docs_browser.py"),
+            str(ROOT / "tests" / "routes" / "test_docs_browser.py"),
         ],
         cwd=ROOT,
         env={**os.environ, "CHROME": str(tmp_path / "no-chrome")},

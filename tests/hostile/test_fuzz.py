@@ -31,7 +31,7 @@ from schemathesis.generation import GenerationMode
 
 from tests.bodies import owm_london
 from tests.conftest import OWM_URL, make_settings, running_app
-from tests.test_city_fast_path import fast_and_route
+from tests.routes.test_city_fast_path import fast_and_route
 from weather_api.config import Settings
 
 SOAK = os.environ.get("HOSTILE_SOAK") == "1"

@@ -11,7 +11,7 @@ import asyncio
 import pytest
 
 from tests.conftest import make_settings, running_app
-from tests.test_transport import raw_server
+from tests.providers.test_aiohttp_transport import raw_server
 
 HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
 CHUNKED = HEAD + b"Transfer-Encoding: chunked\r\n\r\n"

@@ -15,7 +15,7 @@ import struct
 import pytest
 
 from tests.conftest import make_settings, running_app, scrape
-from tests.test_transport import raw_server
+from tests.providers.test_aiohttp_transport import raw_server
 
 ATTEMPTS = "weather_api_upstream_request_duration_seconds_count"
 

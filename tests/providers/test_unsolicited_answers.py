@@ -22,7 +22,7 @@ from tests.conftest import (
     running_app,
     scrape,
 )
-from tests.test_transport import send, transport
+from tests.providers.test_aiohttp_transport import send, transport
 from weather_api.stub import StubServer
 
 CITIES = ["London", "Manchester", "Leeds", "Bristol", "Glasgow", "Cardiff", "Belfast", "York"]

@@ -115,7 +115,7 @@ def not_gzip(request: httpx.Request) -> httpx.Response:
 
 
 def too_large(request: httpx.Request) -> httpx.Response:
-    """What the transport raises for a body past its cap (tests/test_transport.py shows when)."""
+    """What the transport raises for a body past its cap (test_aiohttp_transport.py shows when)."""
     raise ResponseTooLarge("the upstream's body is larger than 1048576 bytes", request=request)
 
 

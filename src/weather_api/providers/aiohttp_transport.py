@@ -322,7 +322,7 @@ async def _next_chunk(content: aiohttp.StreamReader, request: httpx.Request) -> 
 # aiohttp's client errors and the httpx errors they become. The row of the exception's most
 # specific class wins (by its MRO, whatever the order here): ClientHttpProxyError is a
 # ClientResponseError, and a refused CONNECT is a ProxyError, not an unreadable answer.
-# tests/test_transport.py raises each one, most of them on the wire.
+# tests/providers/test_aiohttp_transport.py raises each one, most of them on the wire.
 ERRORS: tuple[tuple[type[aiohttp.ClientError], type[httpx.RequestError]], ...] = (
     (aiohttp.ConnectionTimeoutError, httpx.ConnectTimeout),  # sock_connect, TLS handshake too
     (aiohttp.SocketTimeoutError, httpx.ReadTimeout),  # nothing for sock_read seconds

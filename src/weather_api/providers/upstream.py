@@ -84,7 +84,7 @@ class UpstreamClient:
         self._transport = transport
         self._headers = httpx.Headers({"accept": "application/json", **headers})
         self._provider = provider
-        observability.start_counting_mismatches(provider)
+        metrics.start_counting_mismatches(provider)
         self._deadline = deadline
         self._attempts = attempts
 

@@ -43,7 +43,7 @@ def leaf_routes(routes: Iterable[BaseRoute]) -> Iterator[BaseRoute]:
     """The routes a request can end at, with included routers opened up.
 
     FastAPI (0.16x) keeps each `include_router` as one route holding the router as
-    `original_router`, which matches every path of its routes; tests/test_outer_layers.py
+    `original_router`, which matches every path of its routes; tests/routes/test_outer_layers.py
     fails, naming it, if that changes.
     """
     for route in routes:

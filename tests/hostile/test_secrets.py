@@ -1,6 +1,6 @@
-"""The API key goes nowhere: the error paths `test_observability.py` does not walk.
+"""The API key goes nowhere: the error paths `test_request_middleware.py` does not walk.
 
-`tests/test_observability.py::test_sentinel_key_never_leaks` covers 401, 500, 429, resets,
+`tests/test_request_middleware.py::test_sentinel_key_never_leaks` covers 401, 500, 429, resets,
 malformed bodies, a stall, two bad inputs, /metrics, /openapi.json and /docs with the key in
 the environment. These add the key from a mounted file, 403, truncated and dripped bodies,
 retried 5xx and 429, the batch endpoint's per-location problems, requests refused before the

@@ -18,8 +18,8 @@ from asgi_lifespan import LifespanManager
 
 from tests.bodies import OWM_NOT_FOUND, owm_london
 from tests.conftest import API_KEY, make_settings, running_app
-from tests.test_city_fast_path import fast_and_route
-from tests.test_outer_layers import layer_of
+from tests.routes.test_city_fast_path import fast_and_route
+from tests.routes.test_outer_layers import layer_of
 from weather_api.app import create_app
 from weather_api.config import Settings
 from weather_api.routes.city_fast_path import MEMO_ENTRIES

@@ -12,6 +12,7 @@ import sys
 import textwrap
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
@@ -138,6 +139,36 @@ def test_workers_end_with_the_run(rendered: list[dict[str, Any]]) -> None:
     args = master["spec"]["template"]["spec"]["containers"][0]["args"]
     assert f"--expect-workers={spec['parallelism']}" in args
     assert spec["completions"] == spec["parallelism"]
+
+
+def _selects(service: dict[str, Any], workload: dict[str, Any]) -> bool:
+    selector = service["spec"].get("selector") or {}
+    labels = workload["spec"]["template"]["metadata"].get("labels") or {}
+    return bool(selector) and selector.items() <= labels.items()
+
+
+def test_locust_reaches_its_master_and_the_service(rendered: list[dict[str, Any]]) -> None:
+    """Workers dial a Service that selects the master on Locust's port; the master's LOCUST_HOST
+    is Traefik's Service, under a Host an IngressRoute matches (else every request is a 404)."""
+    master = _one(rendered, "Job", "locust-master")
+    worker = _one(rendered, "Job", "locust-worker")
+    args = dict(
+        a.partition("=")[::2] for a in worker["spec"]["template"]["spec"]["containers"][0]["args"]
+    )
+    master_service = _one(rendered, "Service", args["--master-host"])
+    assert _selects(master_service, master)
+    assert int(args["--master-port"]) in {p["port"] for p in master_service["spec"]["ports"]}
+    [env_from] = master["spec"]["template"]["spec"]["containers"][0]["envFrom"]
+    settings = _one(rendered, "ConfigMap", env_from["configMapRef"]["name"])
+    target = urlsplit(settings["data"]["LOCUST_HOST"])
+    assert target.hostname
+    traefik_service = _one(rendered, "Service", target.hostname.split(".")[0])
+    assert _selects(traefik_service, _one(rendered, "Deployment", "traefik"))
+    assert (target.port or 80) in {p["port"] for p in traefik_service["spec"]["ports"]}
+    matches = [
+        r["match"] for o in rendered if o["kind"] == "IngressRoute" for r in o["spec"]["routes"]
+    ]
+    assert any(f"Host(`{target.hostname}`)" in m for m in matches), matches
 
 
 def test_traefik_rbac_stays_in_the_namespace(rendered: list[dict[str, Any]]) -> None:

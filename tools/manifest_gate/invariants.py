@@ -12,8 +12,16 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from manifest_gate.locustrefs import is_load_test
-from manifest_gate.model import Finding, Obj, containers, image_name, pod_labels, pod_spec, selects
+from manifest_gate.model import (
+    Finding,
+    Obj,
+    containers,
+    image_name,
+    pod_labels,
+    pod_spec,
+    role,
+    selects,
+)
 from manifest_gate.xrefs import Index
 
 Serving = list[tuple[Obj, dict[str, Any]]]
@@ -32,7 +40,8 @@ def check(objs: list[Obj]) -> list[Finding]:
     """The invariants that need only the rendered objects."""
     index, apps = Index(objs), app_workloads(objs)
     found = [*namespaced_rbac(objs), *metrics_not_routed(index, apps), *redis_headroom(objs)]
-    return found + list(egress_fence(objs, apps)) if is_load_test(objs) else found
+    load_test = any(role(o) == "locust" for o in objs)
+    return found + list(egress_fence(objs, apps)) if load_test else found
 
 
 def check_with_app(objs: list[Obj], serving: Serving) -> list[Finding]:

@@ -216,3 +216,17 @@ def containers(spec_path: str, spec: dict[str, Any]) -> Iterator[tuple[str, dict
         for i, container in enumerate(spec.get(key) or []):
             if isinstance(container, dict):
                 yield f"{spec_path}.{key}[{i}]", container
+
+
+def role(obj: Obj) -> str:
+    """'service', 'stub', 'traefik', 'redis', 'locust' or '' for a workload's pods (by image)."""
+    located = pod_spec(obj)
+    for _, container in containers(*located) if located else ():
+        image, args = image_name(container), [str(a) for a in container.get("args") or []]
+        if image == "weather-api":
+            return "stub" if args[:1] == ["stub"] else "service"
+        if image in {"traefik", "redis"}:
+            return image
+        if image == "weather-api-loadtest":
+            return "locust"
+    return ""

@@ -171,6 +171,21 @@ def fences(objs: list[Obj]) -> Iterator[Finding]:
                         "lets Traefik dial more than the service's pods, DNS and the API "
                         "server's private address",
                     )
+    # In a load test the service's traffic never reaches a real (perhaps paid) upstream.
+    for pod in service if load_test else []:
+        policies = _policies(objs, pod, "Egress")
+        if not policies:
+            message = "a load test, and no NetworkPolicy limits the service pods' egress"
+            yield pod.finding("privilege", "metadata.name", message)
+        for policy in policies:
+            for i, rule in enumerate((policy.data.get("spec") or {}).get("egress") or []):
+                peers = [str((p.get("ipBlock") or {}).get("cidr")) for p in rule.get("to") or []]
+                why = next((f"ipBlock {c}" for c in peers if c.endswith("/0")), "")
+                why = why if rule.get("to") else "a rule with no `to` (every destination)"
+                if why:
+                    message = f"{why} lets the load test's service pods reach 0.0.0.0/0: allow "
+                    message += "DNS and the stub only"
+                    yield policy.finding("privilege", f"spec.egress[{i}].to", message)
     # Redis answers and dials nothing.
     for pod in by_role.get("redis", []):
         policies = _policies(objs, pod, "Egress")

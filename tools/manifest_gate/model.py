@@ -222,11 +222,16 @@ def role(obj: Obj) -> str:
     """'service', 'stub', 'traefik', 'redis', 'locust' or '' for a workload's pods (by image)."""
     located = pod_spec(obj)
     for _, container in containers(*located) if located else ():
-        image, args = image_name(container), [str(a) for a in container.get("args") or []]
+        image, argv = image_name(container), argv_of(container)
         if image == "weather-api":
-            return "stub" if args[:1] == ["stub"] else "service"
+            return "stub" if "stub" in argv[:2] else "service"
         if image in {"traefik", "redis"}:
             return image
         if image == "weather-api-loadtest":
             return "locust"
     return ""
+
+
+def argv_of(container: dict[str, Any]) -> list[str]:
+    """A container's command and args, as words."""
+    return [str(w) for w in [*(container.get("command") or []), *(container.get("args") or [])]]

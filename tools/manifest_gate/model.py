@@ -89,43 +89,23 @@ class Obj:
     def locate(self, field_path: str) -> str:
         """The source file and line most likely to set `field_path`.
 
-        kustomize keeps no field-level origins, so this searches: the target's own files (an
-        overlay's patches win over the base) for `key: value`, then for a JSON patch `path:`
-        ending in the key, then the object's origin file for `key: value`, then any of them
-        for the bare key. Falls back to the origin file alone.
+        kustomize keeps no field-level origins, so this searches the target's own files (the
+        object's own file first, then patches) and the origin file: for `key: value`, then a
+        JSON patch `path:` ending in the key, then the bare key. Else the origin file alone.
         """
         leaf = re.sub(r"\[\d+\]$", "", field_path.rsplit(".", 1)[-1]) if field_path else ""
         origin = REPO / self.origin
-        # The object's own file first when the target defines it; patches otherwise.
         own = sorted(self.target_files(), key=lambda p: p.resolve() != origin.resolve())
-        if leaf and re.fullmatch(r"[A-Za-z0-9_.-]+", leaf):
+        if re.fullmatch(r"[A-Za-z0-9_.-]+", leaf):
             key = rf"^\s*(?:-\s*)?['\"]?{re.escape(leaf)}['\"]?\s*[:=]"
+            patterns = [rf"^\s*(?:-\s*)?path:\s*\S*/{re.escape(leaf)}\s*$", key]
             value = self.value(field_path)
-            searches: list[tuple[list[Path], str]] = []
-            position = re.search(r"\[(\d+)\]$", field_path)
-            if position and isinstance(value, str) and value:
-                # One item of a list of strings (an argument, say): the line that lists it, or
-                # the JSON patch that puts it there.
-                item = rf"^\s*(?:-\s*|value:\s*)['\"]?{re.escape(value)}['\"]?\s*(?:#.*)?$"
-                at = rf"/{re.escape(leaf)}/(?:{position.group(1)}|-)"
-                searches.append((own, item))
-                searches.append((own, rf"^\s*(?:-\s*)?path:\s*\S*{at}\s*$"))
-                searches.append(([origin], item))
-            if isinstance(value, str | int | float | bool) and not isinstance(value, dict):
+            if isinstance(value, str | int | float | bool):
                 text = str(value).lower() if isinstance(value, bool) else str(value)
-                with_value = rf"{key}\s*['\"]?{re.escape(text)}['\"]?\s*(?:#.*)?$"
-                searches.append((own, with_value))
-                searches.append((own, rf"^\s*(?:-\s*)?path:\s*\S*/{re.escape(leaf)}\s*$"))
-                searches.append(([origin], with_value))
-            else:
-                searches.append((own, rf"^\s*(?:-\s*)?path:\s*\S*/{re.escape(leaf)}\s*$"))
-            searches.append((own, key))
-            searches.append(([origin], key))
-            for paths, pattern in searches:
-                compiled = re.compile(pattern)
-                for path in paths:
-                    hit = _grep(path, compiled)
-                    if hit:
+                patterns.insert(0, rf"{key}\s*['\"]?{re.escape(text)}['\"]?\s*(?:#.*)?$")
+            for pattern in map(re.compile, patterns):
+                for path in [*own, origin]:
+                    if hit := _grep(path, pattern):
                         return f"{rel(path)}:{hit}"
         if rel(self.target) != self.origin and not self.origin.startswith(rel(self.target) + "/"):
             return f"{self.origin} (via {rel(self.target)})"

@@ -14,6 +14,7 @@ from typing import Any
 from manifest_gate.model import (
     Finding,
     Obj,
+    Serving,
     argv_of,
     containers,
     image_name,
@@ -23,8 +24,6 @@ from manifest_gate.model import (
 )
 from manifest_gate.xrefs import Index
 
-Serving = list[tuple[Obj, dict[str, Any]]]
-"""(workload, the settings `weather-api serve` starts with in it) for each service container."""
 TRAEFIK_DEFAULT_IDLE = 90.0
 """Traefik's forwarding idleConnTimeout when nothing sets it (seconds)."""
 IDLE_FLAG = "--serverstransport.forwardingtimeouts.idleconntimeout"

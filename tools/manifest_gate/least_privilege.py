@@ -11,7 +11,7 @@ import ipaddress
 from collections.abc import Iterator
 from typing import Any
 
-from manifest_gate.model import Finding, Obj, containers, pod_labels, pod_spec, role
+from manifest_gate.model import Finding, Obj, pod_labels, pod_spec, role
 
 PROFILE = {"cpu": 4.0, "memory": 8 * 2**30}
 """The load test's documented minikube profile (`minikube start -p weather-loadtest --cpus=4
@@ -209,25 +209,6 @@ def fences(objs: list[Obj]) -> Iterator[Finding]:
                 yield rbac.finding(
                     "privilege", f"rules[{i}].resources", "grants access to pods: nothing needs it"
                 )
-    # Secrets reach containers as files, never as environment variables.
-    for obj in workloads:
-        spec_path, spec = pod_spec(obj) or ("", {})
-        for path, container in containers(spec_path, spec):
-            for i, env in enumerate(container.get("env") or []):
-                if "secretKeyRef" in (env.get("valueFrom") or {}):
-                    yield obj.finding(
-                        "privilege",
-                        f"{path}.env[{i}].valueFrom.secretKeyRef",
-                        f"Secret as the environment variable {env.get('name')}: mount it as a "
-                        "file (the app reads WEATHER_API_*_FILE)",
-                    )
-            for i, source in enumerate(container.get("envFrom") or []):
-                if "secretRef" in source:
-                    yield obj.finding(
-                        "privilege",
-                        f"{path}.envFrom[{i}].secretRef",
-                        "a Secret as environment variables: mount it as a file",
-                    )
 
 
 def check(objs: list[Obj]) -> list[Finding]:

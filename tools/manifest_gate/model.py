@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
+Serving = list[tuple["Obj", dict[str, Any]]]
+"""(workload, the settings `weather-api serve` starts with in it) for each service container."""
 
 
 def rel(path: Path | str) -> str:
@@ -58,8 +60,6 @@ class Obj:
     target: Path
     origin: str
     """Repo-relative file the object was defined in (or the kustomization that generated it)."""
-    index: int = 0
-    extra_sources: list[Path] = field(default_factory=list)
 
     @property
     def kind(self) -> str:
@@ -105,7 +105,7 @@ class Obj:
                 patterns.insert(0, rf"{key}\s*['\"]?{re.escape(text)}['\"]?\s*(?:#.*)?$")
             for pattern in map(re.compile, patterns):
                 for path in [*own, origin]:
-                    if hit := _grep(path, pattern):
+                    if hit := first_line(path, pattern):
                         return f"{rel(path)}:{hit}"
         if rel(self.target) != self.origin and not self.origin.startswith(rel(self.target) + "/"):
             return f"{self.origin} (via {rel(self.target)})"
@@ -131,7 +131,8 @@ class Obj:
                 yield path
 
 
-def _grep(path: Path, pattern: re.Pattern[str]) -> int:
+def first_line(path: Path, pattern: re.Pattern[str]) -> int:
+    """The number of the first line of `path` that `pattern` finds, or 0."""
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError):

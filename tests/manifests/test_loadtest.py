@@ -172,7 +172,8 @@ def test_locust_reaches_its_master_and_the_service(rendered: list[dict[str, Any]
 
 
 def test_traefik_rbac_stays_in_the_namespace(rendered: list[dict[str, Any]]) -> None:
-    """Traefik has a Role and RoleBinding, watches its own namespace, nothing is cluster-wide."""
+    """Traefik has a Role and RoleBinding, so it watches its own namespace only and looks up no
+    cluster-scoped kind (a Node watch would fail with 403 and the provider never sync)."""
     assert not [o for o in rendered if o["kind"] in {"ClusterRole", "ClusterRoleBinding"}]
     binding = _one(rendered, "RoleBinding", "traefik")
     assert binding["roleRef"] == {
@@ -183,6 +184,11 @@ def test_traefik_rbac_stays_in_the_namespace(rendered: list[dict[str, Any]]) -> 
     assert binding["subjects"][0]["namespace"] == "weather-loadtest"
     args = _one(rendered, "Deployment", "traefik")["spec"]["template"]["spec"]["containers"][0]
     assert "--providers.kubernetescrd.disableClusterScopeResources=true" in args["args"]
+    assert "--providers.kubernetescrd.namespaces=$(POD_NAMESPACE)" in args["args"]
+    assert {
+        "name": "POD_NAMESPACE",
+        "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}},
+    } in args["env"]
 
 
 def test_readme_commands_match_the_manifests(rendered: list[dict[str, Any]]) -> None:

@@ -183,8 +183,7 @@ def metrics_not_routed(index: Index, apps: list[Obj]) -> Iterator[Finding]:
 
 
 def namespaced_rbac(objs: list[Obj]) -> Iterator[Finding]:
-    """No cluster-scoped RBAC (a second copy of an overlay would rebind or delete it), so a
-    Traefik looks up no cluster-scoped kinds and watches its namespace alone.
+    """No cluster-scoped RBAC: a second copy of an overlay would rebind or delete it.
     (A ClusterRole that reads every Secret is checkov's CKV2_K8S_5.)"""
     for obj in objs:
         if obj.kind in {"ClusterRole", "ClusterRoleBinding"}:
@@ -194,23 +193,6 @@ def namespaced_rbac(objs: list[Obj]) -> Iterator[Finding]:
                 "Role and RoleBinding in the namespace"
             )
             yield obj.finding("runtime", "metadata.name", message)
-    for obj, cpath, container in _containers(objs, "traefik"):
-        flags = _flags(container)
-        if not any(f.startswith("--providers.kubernetescrd") for f in flags):
-            continue  # cluster-scoped RBAC, the only other way, is refused just above
-        if flags.get("--providers.kubernetescrd.disableclusterscoperesources") != "true":
-            message = (
-                "Traefik has no cluster-wide role, so it needs "
-                "--providers.kubernetescrd.disableClusterScopeResources=true: otherwise it "
-                "watches Nodes and fails with 403"
-            )
-            yield obj.finding("runtime", f"{cpath}.args", message)
-        if not flags.get("--providers.kubernetescrd.namespaces"):
-            message = (
-                "Traefik has only a Role in its namespace, so it must watch that namespace "
-                "alone: --providers.kubernetescrd.namespaces=$(POD_NAMESPACE)"
-            )
-            yield obj.finding("runtime", f"{cpath}.args", message)
 
 
 def redis_headroom(objs: list[Obj]) -> Iterator[Finding]:

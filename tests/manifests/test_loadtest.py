@@ -25,20 +25,24 @@ KUBECTL = REPO / ".venv-manifests" / "bin" / "kubectl"
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
 
-@pytest.fixture(scope="module")
-def rendered() -> list[dict[str, Any]]:
-    """The overlay as the pinned kustomize renders it."""
+def _render(overlay: Path) -> list[dict[str, Any]]:
     subprocess.run(
         ["make", "--no-print-directory", "manifests-venv"], cwd=REPO, check=True, timeout=1200
     )
     out = subprocess.run(
-        [str(KUBECTL), "kustomize", str(OVERLAY)],
+        [str(KUBECTL), "kustomize", str(overlay)],
         capture_output=True,
         text=True,
         check=True,
         timeout=60,
     ).stdout
     return [d for d in yaml.safe_load_all(out) if isinstance(d, dict)]
+
+
+@pytest.fixture(scope="module")
+def rendered() -> list[dict[str, Any]]:
+    """The overlay as the pinned kustomize renders it."""
+    return _render(OVERLAY)
 
 
 def _one(objs: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
@@ -169,6 +173,28 @@ def test_locust_reaches_its_master_and_the_service(rendered: list[dict[str, Any]
         r["match"] for o in rendered if o["kind"] == "IngressRoute" for r in o["spec"]["routes"]
     ]
     assert any(f"Host(`{target.hostname}`)" in m for m in matches), matches
+
+
+def _mib(size: str) -> int:
+    match = re.fullmatch(r"(\d+)(Mi|mb)", size)  # Kubernetes' Mi and Redis' mb: both 2**20
+    assert match, f"{size}: not in Mi/mb"
+    return int(match[1])
+
+
+def test_redis_is_not_killed_before_it_evicts() -> None:
+    """Redis' memory limit holds 1.5 x --maxmemory (its own structures and buffers above the
+    data) plus its memory-backed /data, so the kernel does not kill it before it evicts."""
+    objs = _render(REPO / "kustomize" / "overlays" / "loadtest-shared-cache")
+    pod = _one(objs, "Deployment", "weather-redis")["spec"]["template"]["spec"]
+    [redis] = pod["containers"]
+    maxmemory = _mib(redis["args"][redis["args"].index("--maxmemory") + 1])
+    in_memory = {
+        v["name"]: _mib(v["emptyDir"]["sizeLimit"])
+        for v in pod["volumes"]
+        if v.get("emptyDir", {}).get("medium") == "Memory"
+    }
+    mounted = sum(in_memory.get(m["name"], 0) for m in redis["volumeMounts"])
+    assert _mib(redis["resources"]["limits"]["memory"]) >= 1.5 * maxmemory + mounted
 
 
 def test_traefik_rbac_stays_in_the_namespace(rendered: list[dict[str, Any]]) -> None:

@@ -15,7 +15,6 @@ from manifest_gate.model import (
     Finding,
     Obj,
     Serving,
-    argv_of,
     containers,
     image_name,
     pod_spec,
@@ -28,8 +27,6 @@ TRAEFIK_DEFAULT_IDLE = 90.0
 """Traefik's forwarding idleConnTimeout when nothing sets it (seconds)."""
 IDLE_FLAG = "--serverstransport.forwardingtimeouts.idleconntimeout"
 METRICS_PATH = "/metrics"
-HEADROOM = 1.5
-"""Redis' memory limit must hold this many times maxmemory, plus its memory-backed volumes."""
 UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 MATCHER = re.compile(r"([A-Za-z]+)\(\s*((?:`[^`]*`\s*,?\s*)*)\)")
 
@@ -37,7 +34,7 @@ MATCHER = re.compile(r"([A-Za-z]+)\(\s*((?:`[^`]*`\s*,?\s*)*)\)")
 def check(objs: list[Obj]) -> list[Finding]:
     """The invariants that need only the rendered objects."""
     index, apps = Index(objs), [o for o in objs if role(o) == "service"]
-    return [*namespaced_rbac(objs), *metrics_not_routed(index, apps), *redis_headroom(objs)]
+    return [*namespaced_rbac(objs), *metrics_not_routed(index, apps)]
 
 
 def check_with_app(objs: list[Obj], serving: Serving) -> list[Finding]:
@@ -67,16 +64,6 @@ def duration(value: Any) -> float | None:
     if not parts or "".join(n + u for n, u in parts) != text:
         return None
     return sum(float(n) * UNITS[u] for n, u in parts)
-
-
-def memory_bytes(value: Any) -> float | None:
-    """Bytes of a Kubernetes quantity (`256Mi`, `1G`) or a Redis size (`96mb`)."""
-    match = re.fullmatch(r"(\d+(?:\.\d+)?)([KMGT]i?|[kmgt]b?|)", str(value).strip(), re.I)
-    if not match:
-        return None
-    number, unit = float(match.group(1)), match.group(2).lower()
-    base = 1024 if unit.endswith(("i", "b")) else 1000
-    return number * base ** ("kmgt".index(unit[0]) + 1) if unit else number
 
 
 Target = tuple[int, dict[str, Any], Obj]
@@ -193,33 +180,6 @@ def namespaced_rbac(objs: list[Obj]) -> Iterator[Finding]:
                 "Role and RoleBinding in the namespace"
             )
             yield obj.finding("runtime", "metadata.name", message)
-
-
-def redis_headroom(objs: list[Obj]) -> Iterator[Finding]:
-    """Redis' memory limit holds `--maxmemory` x HEADROOM plus its memory-backed volumes, so
-    the kernel does not kill it before it evicts."""
-    for obj, cpath, container in _containers(objs, "redis"):
-        words = argv_of(container)
-        at = words.index("--maxmemory") + 1 if "--maxmemory" in words else len(words)
-        maxmemory = memory_bytes(words[at]) if at < len(words) else None
-        if maxmemory is None:
-            continue
-        volumes = {
-            v.get("name"): memory_bytes(v["emptyDir"].get("sizeLimit", 0)) or 0.0
-            for v in (pod_spec(obj) or ("", {}))[1].get("volumes") or []
-            if (v.get("emptyDir") or {}).get("medium") == "Memory"
-        }
-        mounted = sum(volumes.get(m.get("name"), 0.0) for m in container.get("volumeMounts") or [])
-        limit = memory_bytes(((container.get("resources") or {}).get("limits") or {}).get("memory"))
-        needed, mib = maxmemory * HEADROOM + mounted, 1024 * 1024
-        if limit is None or limit < needed:
-            message = (
-                f"{'no limit' if limit is None else f'{limit / mib:g} MiB'}, but maxmemory "
-                f"{maxmemory / mib:g} MiB x {HEADROOM} (Redis' overhead above its data) + "
-                f"{mounted / mib:g} MiB of memory-backed volumes = {needed / mib:g} MiB: the "
-                "kernel would kill Redis before it evicts"
-            )
-            yield obj.finding("runtime", f"{cpath}.resources.limits.memory", message)
 
 
 def redis_in_use(objs: list[Obj], serving: Serving) -> Iterator[Finding]:

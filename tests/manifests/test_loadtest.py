@@ -12,6 +12,7 @@ import sys
 import textwrap
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
@@ -24,20 +25,24 @@ KUBECTL = REPO / ".venv-manifests" / "bin" / "kubectl"
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
 
-@pytest.fixture(scope="module")
-def rendered() -> list[dict[str, Any]]:
-    """The overlay as the pinned kustomize renders it."""
+def _render(overlay: Path) -> list[dict[str, Any]]:
     subprocess.run(
         ["make", "--no-print-directory", "manifests-venv"], cwd=REPO, check=True, timeout=1200
     )
     out = subprocess.run(
-        [str(KUBECTL), "kustomize", str(OVERLAY)],
+        [str(KUBECTL), "kustomize", str(overlay)],
         capture_output=True,
         text=True,
         check=True,
         timeout=60,
     ).stdout
     return [d for d in yaml.safe_load_all(out) if isinstance(d, dict)]
+
+
+@pytest.fixture(scope="module")
+def rendered() -> list[dict[str, Any]]:
+    """The overlay as the pinned kustomize renders it."""
+    return _render(OVERLAY)
 
 
 def _one(objs: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
@@ -140,8 +145,61 @@ def test_workers_end_with_the_run(rendered: list[dict[str, Any]]) -> None:
     assert spec["completions"] == spec["parallelism"]
 
 
+def _selects(service: dict[str, Any], workload: dict[str, Any]) -> bool:
+    selector = service["spec"].get("selector") or {}
+    labels = workload["spec"]["template"]["metadata"].get("labels") or {}
+    return bool(selector) and selector.items() <= labels.items()
+
+
+def test_locust_reaches_its_master_and_the_service(rendered: list[dict[str, Any]]) -> None:
+    """Workers dial a Service that selects the master on Locust's port; the master's LOCUST_HOST
+    is Traefik's Service, under a Host an IngressRoute matches (else every request is a 404)."""
+    master = _one(rendered, "Job", "locust-master")
+    worker = _one(rendered, "Job", "locust-worker")
+    args = dict(
+        a.partition("=")[::2] for a in worker["spec"]["template"]["spec"]["containers"][0]["args"]
+    )
+    master_service = _one(rendered, "Service", args["--master-host"])
+    assert _selects(master_service, master)
+    assert int(args["--master-port"]) in {p["port"] for p in master_service["spec"]["ports"]}
+    [env_from] = master["spec"]["template"]["spec"]["containers"][0]["envFrom"]
+    settings = _one(rendered, "ConfigMap", env_from["configMapRef"]["name"])
+    target = urlsplit(settings["data"]["LOCUST_HOST"])
+    assert target.hostname
+    traefik_service = _one(rendered, "Service", target.hostname.split(".")[0])
+    assert _selects(traefik_service, _one(rendered, "Deployment", "traefik"))
+    assert (target.port or 80) in {p["port"] for p in traefik_service["spec"]["ports"]}
+    matches = [
+        r["match"] for o in rendered if o["kind"] == "IngressRoute" for r in o["spec"]["routes"]
+    ]
+    assert any(f"Host(`{target.hostname}`)" in m for m in matches), matches
+
+
+def _mib(size: str) -> int:
+    match = re.fullmatch(r"(\d+)(Mi|mb)", size)  # Kubernetes' Mi and Redis' mb: both 2**20
+    assert match, f"{size}: not in Mi/mb"
+    return int(match[1])
+
+
+def test_redis_is_not_killed_before_it_evicts() -> None:
+    """Redis' memory limit holds 1.5 x --maxmemory (its own structures and buffers above the
+    data) plus its memory-backed /data, so the kernel does not kill it before it evicts."""
+    objs = _render(REPO / "kustomize" / "overlays" / "loadtest-shared-cache")
+    pod = _one(objs, "Deployment", "weather-redis")["spec"]["template"]["spec"]
+    [redis] = pod["containers"]
+    maxmemory = _mib(redis["args"][redis["args"].index("--maxmemory") + 1])
+    in_memory = {
+        v["name"]: _mib(v["emptyDir"]["sizeLimit"])
+        for v in pod["volumes"]
+        if v.get("emptyDir", {}).get("medium") == "Memory"
+    }
+    mounted = sum(in_memory.get(m["name"], 0) for m in redis["volumeMounts"])
+    assert _mib(redis["resources"]["limits"]["memory"]) >= 1.5 * maxmemory + mounted
+
+
 def test_traefik_rbac_stays_in_the_namespace(rendered: list[dict[str, Any]]) -> None:
-    """Traefik has a Role and RoleBinding, watches its own namespace, nothing is cluster-wide."""
+    """Traefik has a Role and RoleBinding, so it watches its own namespace only and looks up no
+    cluster-scoped kind (a Node watch would fail with 403 and the provider never sync)."""
     assert not [o for o in rendered if o["kind"] in {"ClusterRole", "ClusterRoleBinding"}]
     binding = _one(rendered, "RoleBinding", "traefik")
     assert binding["roleRef"] == {
@@ -152,6 +210,11 @@ def test_traefik_rbac_stays_in_the_namespace(rendered: list[dict[str, Any]]) -> 
     assert binding["subjects"][0]["namespace"] == "weather-loadtest"
     args = _one(rendered, "Deployment", "traefik")["spec"]["template"]["spec"]["containers"][0]
     assert "--providers.kubernetescrd.disableClusterScopeResources=true" in args["args"]
+    assert "--providers.kubernetescrd.namespaces=$(POD_NAMESPACE)" in args["args"]
+    assert {
+        "name": "POD_NAMESPACE",
+        "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}},
+    } in args["env"]
 
 
 def test_readme_commands_match_the_manifests(rendered: list[dict[str, Any]]) -> None:

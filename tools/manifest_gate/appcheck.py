@@ -14,12 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from manifest_gate.model import Finding, Obj, containers, image_name, pod_spec
+from manifest_gate.model import Finding, Obj, Serving, containers, image_name, pod_spec
 
 HERE = Path(__file__).resolve().parent
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
-Serving = list[tuple[Obj, dict[str, Any]]]
-"""(workload, the settings `weather-api serve` starts with in it) for each service container."""
 
 
 def image_command(dockerfile: Path) -> list[str]:

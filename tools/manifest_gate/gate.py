@@ -17,7 +17,6 @@ from manifest_gate import (
     appcheck,
     invariants,
     least_privilege,
-    locustrefs,
     monitoring,
     policy,
     schema,
@@ -128,7 +127,6 @@ def main(argv: list[str] | None = None) -> int:
             "schema", lambda o=objs: schema.validate(o, versions=versions, crd_cache=args.crd_cache)
         )[0]
         found += xrefs.check(objs)
-        found += locustrefs.check(objs)
         found += invariants.check(objs)
         found += least_privilege.check(objs)
         found += timed("metrics", lambda o=objs: monitoring.check(o, python=args.app_python))

@@ -7,46 +7,39 @@ the settings it starts with (from `appcheck`, which asks the app).
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from collections.abc import Iterator
 from typing import Any
 
-from manifest_gate.locustrefs import is_load_test
-from manifest_gate.model import Finding, Obj, containers, image_name, pod_labels, pod_spec, selects
+from manifest_gate.model import (
+    Finding,
+    Obj,
+    Serving,
+    containers,
+    image_name,
+    pod_spec,
+    role,
+    selects,
+)
 from manifest_gate.xrefs import Index
 
-Serving = list[tuple[Obj, dict[str, Any]]]
-"""(workload, the settings `weather-api serve` starts with in it) for each service container."""
 TRAEFIK_DEFAULT_IDLE = 90.0
 """Traefik's forwarding idleConnTimeout when nothing sets it (seconds)."""
 IDLE_FLAG = "--serverstransport.forwardingtimeouts.idleconntimeout"
 METRICS_PATH = "/metrics"
-HEADROOM = 1.5
-"""Redis' memory limit must hold this many times maxmemory, plus its memory-backed volumes."""
 UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 MATCHER = re.compile(r"([A-Za-z]+)\(\s*((?:`[^`]*`\s*,?\s*)*)\)")
 
 
 def check(objs: list[Obj]) -> list[Finding]:
     """The invariants that need only the rendered objects."""
-    index, apps = Index(objs), app_workloads(objs)
-    found = [*namespaced_rbac(objs), *metrics_not_routed(index, apps), *redis_headroom(objs)]
-    return found + list(egress_fence(objs, apps)) if is_load_test(objs) else found
+    index, apps = Index(objs), [o for o in objs if role(o) == "service"]
+    return [*namespaced_rbac(objs), *metrics_not_routed(index, apps)]
 
 
 def check_with_app(objs: list[Obj], serving: Serving) -> list[Finding]:
     """The invariants that need the settings each service pod starts with."""
     return [*keep_alive_outlasts_proxy(Index(objs), serving), *redis_in_use(objs, serving)]
-
-
-def app_workloads(objs: list[Obj]) -> list[Obj]:
-    """Workloads that run the service itself (the weather-api image, not its `stub` command)."""
-    return [o for o, _, c in _containers(objs, "weather-api") if "stub" not in _argv(c)[:2]]
-
-
-def _argv(container: dict[str, Any]) -> list[str]:
-    return [str(w) for w in [*(container.get("command") or []), *(container.get("args") or [])]]
 
 
 def _containers(objs: list[Obj], image: str) -> Iterator[tuple[Obj, str, dict[str, Any]]]:
@@ -71,16 +64,6 @@ def duration(value: Any) -> float | None:
     if not parts or "".join(n + u for n, u in parts) != text:
         return None
     return sum(float(n) * UNITS[u] for n, u in parts)
-
-
-def memory_bytes(value: Any) -> float | None:
-    """Bytes of a Kubernetes quantity (`256Mi`, `1G`) or a Redis size (`96mb`)."""
-    match = re.fullmatch(r"(\d+(?:\.\d+)?)([KMGT]i?|[kmgt]b?|)", str(value).strip(), re.I)
-    if not match:
-        return None
-    number, unit = float(match.group(1)), match.group(2).lower()
-    base = 1024 if unit.endswith(("i", "b")) else 1000
-    return number * base ** ("kmgt".index(unit[0]) + 1) if unit else number
 
 
 Target = tuple[int, dict[str, Any], Obj]
@@ -186,50 +169,8 @@ def metrics_not_routed(index: Index, apps: list[Obj]) -> Iterator[Finding]:
             yield route.finding("runtime", f"spec.routes[{r}].match", message)
 
 
-def egress_fence(objs: list[Obj], apps: list[Obj]) -> Iterator[Finding]:
-    """In a load test the service's pods have an egress policy and none lets them reach
-    0.0.0.0/0: the test's traffic never reaches a real (perhaps paid) upstream."""
-    for app in apps:
-        labels = pod_labels(app)
-        policies = [
-            p
-            for p in objs
-            if p.kind == "NetworkPolicy"
-            and p.namespace == app.namespace
-            and "Egress" in ((p.data.get("spec") or {}).get("policyTypes") or [])
-            and _policy_selects((p.data.get("spec") or {}).get("podSelector") or {}, labels)
-        ]
-        if not policies:
-            message = "a load test, and no NetworkPolicy limits the service pods' egress"
-            yield app.finding("runtime", "metadata.name", message)
-        for policy in policies:
-            for i, rule in enumerate((policy.data.get("spec") or {}).get("egress") or []):
-                peers = [str((p.get("ipBlock") or {}).get("cidr")) for p in rule.get("to") or []]
-                why = next((f"ipBlock {c}" for c in peers if _prefix(c) == 0), "")
-                why = why if rule.get("to") else "a rule with no `to` (every destination)"
-                if why:
-                    message = f"{why} lets the load test's service pods reach 0.0.0.0/0: allow "
-                    yield policy.finding(
-                        "runtime", f"spec.egress[{i}].to", message + "DNS and the stub only"
-                    )
-
-
-def _prefix(cidr: str) -> int | None:
-    try:
-        return ipaddress.ip_network(cidr, strict=False).prefixlen
-    except ValueError:
-        return None
-
-
-def _policy_selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
-    if selector.get("matchExpressions"):
-        return True  # not evaluated here: assume it selects
-    return all(labels.get(str(k)) == str(v) for k, v in (selector.get("matchLabels") or {}).items())
-
-
 def namespaced_rbac(objs: list[Obj]) -> Iterator[Finding]:
-    """No cluster-scoped RBAC (a second copy of an overlay would rebind or delete it), and a
-    Traefik with only a Role looks up no cluster-scoped kinds and watches its namespace alone.
+    """No cluster-scoped RBAC: a second copy of an overlay would rebind or delete it.
     (A ClusterRole that reads every Secret is checkov's CKV2_K8S_5.)"""
     for obj in objs:
         if obj.kind in {"ClusterRole", "ClusterRoleBinding"}:
@@ -239,58 +180,6 @@ def namespaced_rbac(objs: list[Obj]) -> Iterator[Finding]:
                 "Role and RoleBinding in the namespace"
             )
             yield obj.finding("runtime", "metadata.name", message)
-    bound = {
-        (str(s.get("namespace") or ""), str(s.get("name")))
-        for o in objs
-        if o.kind == "ClusterRoleBinding"
-        for s in o.data.get("subjects") or []
-    }
-    for obj, cpath, container in _containers(objs, "traefik"):
-        flags = _flags(container)
-        account = (pod_spec(obj) or ("", {}))[1].get("serviceAccountName") or "default"
-        crd = any(f.startswith("--providers.kubernetescrd") for f in flags)
-        if not crd or (obj.namespace, account) in bound:
-            continue
-        if flags.get("--providers.kubernetescrd.disableclusterscoperesources") != "true":
-            message = (
-                "Traefik has no cluster-wide role, so it needs "
-                "--providers.kubernetescrd.disableClusterScopeResources=true: otherwise it "
-                "watches Nodes and fails with 403"
-            )
-            yield obj.finding("runtime", f"{cpath}.args", message)
-        if not flags.get("--providers.kubernetescrd.namespaces"):
-            message = (
-                "Traefik has only a Role in its namespace, so it must watch that namespace "
-                "alone: --providers.kubernetescrd.namespaces=$(POD_NAMESPACE)"
-            )
-            yield obj.finding("runtime", f"{cpath}.args", message)
-
-
-def redis_headroom(objs: list[Obj]) -> Iterator[Finding]:
-    """Redis' memory limit holds `--maxmemory` x HEADROOM plus its memory-backed volumes, so
-    the kernel does not kill it before it evicts."""
-    for obj, cpath, container in _containers(objs, "redis"):
-        words = _argv(container)
-        at = words.index("--maxmemory") + 1 if "--maxmemory" in words else len(words)
-        maxmemory = memory_bytes(words[at]) if at < len(words) else None
-        if maxmemory is None:
-            continue
-        volumes = {
-            v.get("name"): memory_bytes(v["emptyDir"].get("sizeLimit", 0)) or 0.0
-            for v in (pod_spec(obj) or ("", {}))[1].get("volumes") or []
-            if (v.get("emptyDir") or {}).get("medium") == "Memory"
-        }
-        mounted = sum(volumes.get(m.get("name"), 0.0) for m in container.get("volumeMounts") or [])
-        limit = memory_bytes(((container.get("resources") or {}).get("limits") or {}).get("memory"))
-        needed, mib = maxmemory * HEADROOM + mounted, 1024 * 1024
-        if limit is None or limit < needed:
-            message = (
-                f"{'no limit' if limit is None else f'{limit / mib:g} MiB'}, but maxmemory "
-                f"{maxmemory / mib:g} MiB x {HEADROOM} (Redis' overhead above its data) + "
-                f"{mounted / mib:g} MiB of memory-backed volumes = {needed / mib:g} MiB: the "
-                "kernel would kill Redis before it evicts"
-            )
-            yield obj.finding("runtime", f"{cpath}.resources.limits.memory", message)
 
 
 def redis_in_use(objs: list[Obj], serving: Serving) -> Iterator[Finding]:

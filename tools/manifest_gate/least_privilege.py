@@ -11,7 +11,7 @@ import ipaddress
 from collections.abc import Iterator
 from typing import Any
 
-from manifest_gate.model import Finding, Obj, containers, pod_labels, pod_spec
+from manifest_gate.model import Finding, Obj, pod_labels, pod_spec, role
 
 PROFILE = {"cpu": 4.0, "memory": 8 * 2**30}
 """The load test's documented minikube profile (`minikube start -p weather-loadtest --cpus=4
@@ -32,24 +32,6 @@ def quantity(value: Any) -> float:
         if text.endswith(suffix):
             return float(text[: -len(suffix)]) * factor
     return float(text)
-
-
-def _image(container: dict[str, Any]) -> str:
-    return str(container.get("image", "")).split("@", 1)[0].rsplit("/", 1)[-1].split(":", 1)[0]
-
-
-def _role(obj: Obj) -> str:
-    """'service', 'stub', 'traefik', 'redis', 'locust' or '' for a workload's pods."""
-    located = pod_spec(obj)
-    for _, container in containers(*located) if located else ():
-        image, args = _image(container), [str(a) for a in container.get("args") or []]
-        if image == "weather-api":
-            return "stub" if args[:1] == ["stub"] else "service"
-        if image in {"traefik", "redis"}:
-            return image
-        if image == "weather-api-loadtest":
-            return "locust"
-    return ""
 
 
 def _policies(objs: list[Obj], pod: Obj, kind: str) -> list[Obj]:
@@ -94,7 +76,7 @@ def _dns(peer: dict[str, Any]) -> bool:
 def budget(objs: list[Obj]) -> Iterator[Finding]:
     """A load test's pods at the HPA's maxReplicas, plus ALLOWANCE, fit PROFILE."""
     workloads = [o for o in objs if pod_spec(o)]
-    if not any(_role(o) == "locust" for o in workloads):
+    if not any(role(o) == "locust" for o in workloads):
         return
     ceilings = {
         ((h.data.get("spec") or {}).get("scaleTargetRef") or {}).get("name"): h
@@ -145,7 +127,7 @@ def fences(objs: list[Obj]) -> Iterator[Finding]:
     workloads = [o for o in objs if pod_spec(o)]
     by_role: dict[str, list[Obj]] = {}
     for obj in workloads:
-        by_role.setdefault(_role(obj), []).append(obj)
+        by_role.setdefault(role(obj), []).append(obj)
     load_test = bool(by_role.get("locust"))
     traefik = by_role.get("traefik", [])
     # Every namespace an overlay creates denies ingress unless a pod's own policy allows it.
@@ -189,6 +171,21 @@ def fences(objs: list[Obj]) -> Iterator[Finding]:
                         "lets Traefik dial more than the service's pods, DNS and the API "
                         "server's private address",
                     )
+    # In a load test the service's traffic never reaches a real (perhaps paid) upstream.
+    for pod in service if load_test else []:
+        policies = _policies(objs, pod, "Egress")
+        if not policies:
+            message = "a load test, and no NetworkPolicy limits the service pods' egress"
+            yield pod.finding("privilege", "metadata.name", message)
+        for policy in policies:
+            for i, rule in enumerate((policy.data.get("spec") or {}).get("egress") or []):
+                peers = [str((p.get("ipBlock") or {}).get("cidr")) for p in rule.get("to") or []]
+                why = next((f"ipBlock {c}" for c in peers if c.endswith("/0")), "")
+                why = why if rule.get("to") else "a rule with no `to` (every destination)"
+                if why:
+                    message = f"{why} lets the load test's service pods reach 0.0.0.0/0: allow "
+                    message += "DNS and the stub only"
+                    yield policy.finding("privilege", f"spec.egress[{i}].to", message)
     # Redis answers and dials nothing.
     for pod in by_role.get("redis", []):
         policies = _policies(objs, pod, "Egress")
@@ -204,33 +201,14 @@ def fences(objs: list[Obj]) -> Iterator[Finding]:
                 "privilege", f"spec.egress[{i}]", "Redis needs no egress; it dials nothing"
             )
     # No Role lets anyone read Pods (Traefik's reference RBAC wants it only for OpenTelemetry).
-    for role in (o for o in objs if o.kind in {"Role", "ClusterRole"}):
-        for i, rule in enumerate(role.data.get("rules") or []):
+    for rbac in (o for o in objs if o.kind in {"Role", "ClusterRole"}):
+        for i, rule in enumerate(rbac.data.get("rules") or []):
             if {"", "*"} & set(rule.get("apiGroups") or []) and {"pods", "*"} & set(
                 rule.get("resources") or []
             ):
-                yield role.finding(
+                yield rbac.finding(
                     "privilege", f"rules[{i}].resources", "grants access to pods: nothing needs it"
                 )
-    # Secrets reach containers as files, never as environment variables.
-    for obj in workloads:
-        spec_path, spec = pod_spec(obj) or ("", {})
-        for path, container in containers(spec_path, spec):
-            for i, env in enumerate(container.get("env") or []):
-                if "secretKeyRef" in (env.get("valueFrom") or {}):
-                    yield obj.finding(
-                        "privilege",
-                        f"{path}.env[{i}].valueFrom.secretKeyRef",
-                        f"Secret as the environment variable {env.get('name')}: mount it as a "
-                        "file (the app reads WEATHER_API_*_FILE)",
-                    )
-            for i, source in enumerate(container.get("envFrom") or []):
-                if "secretRef" in source:
-                    yield obj.finding(
-                        "privilege",
-                        f"{path}.envFrom[{i}].secretRef",
-                        "a Secret as environment variables: mount it as a file",
-                    )
 
 
 def check(objs: list[Obj]) -> list[Finding]:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
+Serving = list[tuple["Obj", dict[str, Any]]]
+"""(workload, the settings `weather-api serve` starts with in it) for each service container."""
 
 
 def rel(path: Path | str) -> str:
@@ -58,8 +60,6 @@ class Obj:
     target: Path
     origin: str
     """Repo-relative file the object was defined in (or the kustomization that generated it)."""
-    index: int = 0
-    extra_sources: list[Path] = field(default_factory=list)
 
     @property
     def kind(self) -> str:
@@ -89,43 +89,23 @@ class Obj:
     def locate(self, field_path: str) -> str:
         """The source file and line most likely to set `field_path`.
 
-        kustomize keeps no field-level origins, so this searches: the target's own files (an
-        overlay's patches win over the base) for `key: value`, then for a JSON patch `path:`
-        ending in the key, then the object's origin file for `key: value`, then any of them
-        for the bare key. Falls back to the origin file alone.
+        kustomize keeps no field-level origins, so this searches the target's own files (the
+        object's own file first, then patches) and the origin file: for `key: value`, then a
+        JSON patch `path:` ending in the key, then the bare key. Else the origin file alone.
         """
         leaf = re.sub(r"\[\d+\]$", "", field_path.rsplit(".", 1)[-1]) if field_path else ""
         origin = REPO / self.origin
-        # The object's own file first when the target defines it; patches otherwise.
         own = sorted(self.target_files(), key=lambda p: p.resolve() != origin.resolve())
-        if leaf and re.fullmatch(r"[A-Za-z0-9_.-]+", leaf):
+        if re.fullmatch(r"[A-Za-z0-9_.-]+", leaf):
             key = rf"^\s*(?:-\s*)?['\"]?{re.escape(leaf)}['\"]?\s*[:=]"
+            patterns = [rf"^\s*(?:-\s*)?path:\s*\S*/{re.escape(leaf)}\s*$", key]
             value = self.value(field_path)
-            searches: list[tuple[list[Path], str]] = []
-            position = re.search(r"\[(\d+)\]$", field_path)
-            if position and isinstance(value, str) and value:
-                # One item of a list of strings (an argument, say): the line that lists it, or
-                # the JSON patch that puts it there.
-                item = rf"^\s*(?:-\s*|value:\s*)['\"]?{re.escape(value)}['\"]?\s*(?:#.*)?$"
-                at = rf"/{re.escape(leaf)}/(?:{position.group(1)}|-)"
-                searches.append((own, item))
-                searches.append((own, rf"^\s*(?:-\s*)?path:\s*\S*{at}\s*$"))
-                searches.append(([origin], item))
-            if isinstance(value, str | int | float | bool) and not isinstance(value, dict):
+            if isinstance(value, str | int | float | bool):
                 text = str(value).lower() if isinstance(value, bool) else str(value)
-                with_value = rf"{key}\s*['\"]?{re.escape(text)}['\"]?\s*(?:#.*)?$"
-                searches.append((own, with_value))
-                searches.append((own, rf"^\s*(?:-\s*)?path:\s*\S*/{re.escape(leaf)}\s*$"))
-                searches.append(([origin], with_value))
-            else:
-                searches.append((own, rf"^\s*(?:-\s*)?path:\s*\S*/{re.escape(leaf)}\s*$"))
-            searches.append((own, key))
-            searches.append(([origin], key))
-            for paths, pattern in searches:
-                compiled = re.compile(pattern)
-                for path in paths:
-                    hit = _grep(path, compiled)
-                    if hit:
+                patterns.insert(0, rf"{key}\s*['\"]?{re.escape(text)}['\"]?\s*(?:#.*)?$")
+            for pattern in map(re.compile, patterns):
+                for path in [*own, origin]:
+                    if hit := first_line(path, pattern):
                         return f"{rel(path)}:{hit}"
         if rel(self.target) != self.origin and not self.origin.startswith(rel(self.target) + "/"):
             return f"{self.origin} (via {rel(self.target)})"
@@ -151,7 +131,8 @@ class Obj:
                 yield path
 
 
-def _grep(path: Path, pattern: re.Pattern[str]) -> int:
+def first_line(path: Path, pattern: re.Pattern[str]) -> int:
+    """The number of the first line of `path` that `pattern` finds, or 0."""
     try:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError):
@@ -216,3 +197,22 @@ def containers(spec_path: str, spec: dict[str, Any]) -> Iterator[tuple[str, dict
         for i, container in enumerate(spec.get(key) or []):
             if isinstance(container, dict):
                 yield f"{spec_path}.{key}[{i}]", container
+
+
+def role(obj: Obj) -> str:
+    """'service', 'stub', 'traefik', 'redis', 'locust' or '' for a workload's pods (by image)."""
+    located = pod_spec(obj)
+    for _, container in containers(*located) if located else ():
+        image, argv = image_name(container), argv_of(container)
+        if image == "weather-api":
+            return "stub" if "stub" in argv[:2] else "service"
+        if image in {"traefik", "redis"}:
+            return image
+        if image == "weather-api-loadtest":
+            return "locust"
+    return ""
+
+
+def argv_of(container: dict[str, Any]) -> list[str]:
+    """A container's command and args, as words."""
+    return [str(w) for w in [*(container.get("command") or []), *(container.get("args") or [])]]

@@ -23,7 +23,7 @@ from typing import Any
 
 import promql_parser
 
-from manifest_gate.model import REPO, Finding, Obj, rel
+from manifest_gate.model import REPO, Finding, Obj, first_line, rel
 
 HERE = Path(__file__).resolve().parent
 KSM_MARK = "From kube-state-metrics"
@@ -88,13 +88,8 @@ def _line(obj: Obj, name: str) -> str:
     candidates += sorted(p for p in origin.parent.rglob("*") if p.is_file())
     word = re.compile(rf"(?<![\w:]){re.escape(name)}(?![\w:])")
     for path in candidates:
-        try:
-            lines = path.read_text(encoding="utf-8").splitlines()
-        except (OSError, UnicodeDecodeError):
-            continue
-        for number, line in enumerate(lines, 1):
-            if word.search(line):
-                return f"{rel(path)}:{number}"
+        if number := first_line(path, word):
+            return f"{rel(path)}:{number}"
     return obj.origin
 
 

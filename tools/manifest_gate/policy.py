@@ -16,31 +16,9 @@ from pathlib import Path
 
 import yaml
 
-from manifest_gate.model import Finding, Obj, pod_spec, rel
+from manifest_gate.model import Finding, Obj, rel
 
 HERE = Path(__file__).resolve().parent
-# The field each container-level check is about, so that a finding names it.
-CHECKOV_FIELDS = {
-    "CKV_K8S_8": "livenessProbe",
-    "CKV_K8S_9": "readinessProbe",
-    "CKV_K8S_10": "resources.requests.cpu",
-    "CKV_K8S_11": "resources.limits.cpu",
-    "CKV_K8S_12": "resources.requests.memory",
-    "CKV_K8S_13": "resources.limits.memory",
-    "CKV_K8S_14": "image",
-    "CKV_K8S_15": "imagePullPolicy",
-    "CKV_K8S_16": "securityContext.privileged",
-    "CKV_K8S_20": "securityContext.allowPrivilegeEscalation",
-    "CKV_K8S_22": "securityContext.readOnlyRootFilesystem",
-    "CKV_K8S_23": "securityContext.runAsNonRoot",
-    "CKV_K8S_25": "securityContext.capabilities.add",
-    "CKV_K8S_28": "securityContext.capabilities.drop",
-    "CKV_K8S_31": "securityContext.seccompProfile",
-    "CKV_K8S_37": "securityContext.capabilities.drop",
-    "CKV_K8S_40": "securityContext.runAsUser",
-}
-POD_FIELDS = {"CKV_K8S_17": "hostPID", "CKV_K8S_18": "hostIPC", "CKV_K8S_19": "hostNetwork"}
-POD_FIELDS["CKV_K8S_38"] = "automountServiceAccountToken"
 
 
 def checkov(objs: list[Obj], *, checkov_bin: str) -> list[tuple[Obj | None, Finding]]:
@@ -95,13 +73,9 @@ def checkov(objs: list[Obj], *, checkov_bin: str) -> list[tuple[Obj | None, Find
             check_id = failed["check_id"]
             if obj is None or check_id in skip_in.get(rel(obj.target), {}):
                 continue
-            spec_path, spec = pod_spec(obj) or ("", {})
-            field = ""
-            if spec_path and check_id in CHECKOV_FIELDS:
-                at = "0" if len(spec.get("containers") or []) == 1 else "*"
-                field = f"{spec_path}.containers[{at}].{CHECKOV_FIELDS[check_id]}"
-            elif spec_path and check_id in POD_FIELDS:
-                field = f"{spec_path}.{POD_FIELDS[check_id]}"
+            # The field checkov read (`spec/template/spec/containers/[0]/...`), when only one.
+            keys = (failed.get("check_result") or {}).get("evaluated_keys") or []
+            field = re.sub(r"/\[", "[", keys[0]).replace("/", ".") if len(keys) == 1 else ""
             message = f"{check_id} {failed.get('check_name', '')}"
             findings.append((obj, obj.finding("checkov", field, message)))
     if result.returncode not in (0, 1):

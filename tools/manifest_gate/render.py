@@ -35,7 +35,7 @@ def render(target: Path, *, kubectl: str, work: Path) -> tuple[list[Obj], list[F
         "apiVersion: kustomize.config.k8s.io/v1beta1\n"
         "kind: Kustomization\n"
         "buildMetadata: [originAnnotations]\n"
-        f"resources:\n  - {Path(_relpath(target, wrapper)).as_posix()}\n",
+        f"resources:\n  - {Path(os.path.relpath(target, wrapper)).as_posix()}\n",
         encoding="utf-8",
     )
     traced = subprocess.run(
@@ -44,16 +44,12 @@ def render(target: Path, *, kubectl: str, work: Path) -> tuple[list[Obj], list[F
     source = traced.stdout if traced.returncode == 0 else plain.stdout
 
     objs: list[Obj] = []
-    for index, doc in enumerate(yaml.safe_load_all(source)):
+    for doc in yaml.safe_load_all(source):
         if not isinstance(doc, dict):
             continue
         origin = _pop_origin(doc, wrapper) or rel(target / "kustomization.yaml")
-        objs.append(Obj(data=doc, target=target, origin=origin, index=index))
+        objs.append(Obj(data=doc, target=target, origin=origin))
     return objs, []
-
-
-def _relpath(path: Path, start: Path) -> str:
-    return os.path.relpath(path, start)
 
 
 def _pop_origin(doc: dict[str, Any], wrapper: Path) -> str:

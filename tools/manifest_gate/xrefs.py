@@ -48,12 +48,6 @@ def _check_one(obj: Obj, index: Index) -> Iterator[Finding]:
     spec = obj.data.get("spec") or {}
     if obj.kind == "Service" and spec.get("type") != "ExternalName":
         yield from _service(obj, index)
-    if obj.kind in {"Deployment", "ReplicaSet", "StatefulSet", "DaemonSet"}:
-        selector = _match_labels(spec.get("selector"))
-        if not matches(selector, pod_labels(obj)):
-            yield obj.finding(
-                "xref", "spec.selector.matchLabels", f"{selector} does not match the pod template"
-            )
     if obj.kind == "HorizontalPodAutoscaler":
         ref = spec.get("scaleTargetRef") or {}
         scaled = index.get(str(ref.get("kind")), ns, str(ref.get("name")))

@@ -247,3 +247,38 @@ async def test_without_keep_alive_no_answer_can_reach_another_request(stub: Stub
         assert response.json()["name"] == city
     assert after.since(before, MISMATCHES, provider="openweathermap") == 0
     assert stub.stats.snapshot()["connections_total"] == 4
+
+
+@pytest.mark.parametrize(
+    ("params", "status"),
+    [
+        ({"lat": "48.85", "lon": "2.35"}, 502),  # asked for Paris's point, answered for another
+        ({"id": "2988507"}, 502),  # asked for Paris's id, answered about another city's
+        ({"lat": "39.03", "lon": "125.75"}, 200),  # the point answered for: ours
+        ({"q": "Pyongyang"}, 200),  # no country asked: the upstream picks
+    ],
+)
+async def test_owm_answers_about_another_point_or_city_id_are_counted_502s(
+    owm: respx.Router, params: dict[str, str], status: int
+) -> None:
+    """Asked by coordinates or by city id, an answer about elsewhere is refused and counted."""
+    owm.get("/data/2.5/weather").mock(
+        return_value=httpx.Response(
+            200,
+            json={
+                "id": 1871859,
+                "coord": {"lon": 125.75, "lat": 39.03},
+                "weather": [{"id": 800, "main": "Clear", "description": "clear", "icon": "01d"}],
+                "main": {"temp": 270.0},
+                "sys": {"country": "KP"},
+                "name": "Pyongyang",
+            },
+        )
+    )
+    settings = make_settings(provider="openweathermap", retry_attempts=1)
+    async with running_app(settings, upstream=owm) as client:
+        before = await scrape(client)
+        response = await client.get("/data/2.5/weather", params=params)
+        after = await scrape(client)
+    assert response.status_code == status, response.text
+    assert after.since(before, MISMATCHES, provider="openweathermap") == (status == 502)

@@ -11,6 +11,8 @@ from weather_api.locations import CityId, Coordinates, Location, WeatherQuery
 from weather_api.providers.upstream import AnswerMismatch, UpstreamClient
 from weather_api.schemas import CurrentWeather, Forecast
 
+Answer = TypeVar("Answer", CurrentWeather, Forecast)
+
 
 class OpenWeatherMapProvider:
     """`GET /data/2.5/weather?q=City,CC&appid=...` (https://openweathermap.org/current)."""
@@ -25,37 +27,27 @@ class OpenWeatherMapProvider:
 
     async def current(self, query: WeatherQuery) -> CurrentWeather:
         """Ask OpenWeatherMap in the requested units and language."""
-        weather = await self._upstream.get(
-            self._url,
-            params={
-                **_where(query.location),
-                "units": query.units.value,
-                "lang": query.lang,
-                "appid": self._api_key.get_secret_value(),
-            },
-            decode=lambda body: _answering(query.location, CurrentWeather, body),
-            not_found_status=404,
-        )
-        if weather is None:
-            raise LocationNotFound(f"OpenWeatherMap knows no city {query.location}.")
-        return weather
+        return await self._ask(self._url, CurrentWeather, query)
 
     async def forecast(self, query: WeatherQuery) -> Forecast:
         """OpenWeatherMap's own 5-day / 3-hour forecast, all 40 steps."""
-        forecast = await self._upstream.get(
-            self._forecast_url,
+        return await self._ask(self._forecast_url, Forecast, query)
+
+    async def _ask(self, url: str, model: type[Answer], query: WeatherQuery) -> Answer:
+        answer = await self._upstream.get(
+            url,
             params={
                 **_where(query.location),
                 "units": query.units.value,
                 "lang": query.lang,
                 "appid": self._api_key.get_secret_value(),
             },
-            decode=lambda body: _answering(query.location, Forecast, body),
+            decode=lambda body: _answering(query.location, model, body),
             not_found_status=404,
         )
-        if forecast is None:
+        if answer is None:
             raise LocationNotFound(f"OpenWeatherMap knows no city {query.location}.")
-        return forecast
+        return answer
 
 
 def _where(location: Location | Coordinates | CityId) -> dict[str, str]:
@@ -66,8 +58,6 @@ def _where(location: Location | Coordinates | CityId) -> dict[str, str]:
         return {"id": str(location.id)}
     return {"q": str(location)}
 
-
-Answer = TypeVar("Answer", CurrentWeather, Forecast)
 
 MAX_COORD_OFFSET_DEGREES = 0.5
 """How far the coordinates of an answer may lie from the point asked for."""

@@ -18,7 +18,6 @@ import re
 import shutil
 import signal
 import subprocess
-import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -30,7 +29,7 @@ import yaml
 
 from tests.conftest import free_port
 from tests.processes import weather_api_process
-from tests.shared_cache.conftest import REDIS_SERVER, RedisServer
+from tests.shared_cache.conftest import RedisServer, running_redis
 from weather_api.stub import StubServer
 
 pytestmark = pytest.mark.slow
@@ -63,15 +62,8 @@ def _targets(dashboard: dict[str, Any]) -> list[tuple[dict[str, Any], dict[str, 
 @pytest.fixture
 def redis() -> Iterator[RedisServer]:
     """A real Redis for the shared-cache panels."""
-    if not shutil.which(REDIS_SERVER):
-        pytest.fail("redis-server is missing: `make system-deps` installs it")
-    with tempfile.TemporaryDirectory(prefix="weather-redis-") as workdir:
-        server = RedisServer(free_port(), workdir)
-        server.start()
-        try:
-            yield server
-        finally:
-            server.kill()
+    with running_redis() as server:
+        yield server
 
 
 def _start_prometheus(tmp_path: Path, *, scrape_port: int) -> tuple[subprocess.Popen[bytes], str]:

@@ -106,20 +106,20 @@ async def test_owm_app_answers_each_city_its_own_or_refuses_and_caches_nothing_w
         assert stub.stats.snapshot()["unsolicited_sent"] > 0
 
 
+PYONGYANG = {
+    "id": 1871859,
+    "coord": {"lon": 125.75, "lat": 39.03},
+    "weather": [{"id": 800, "main": "Clear", "description": "clear", "icon": "01d"}],
+    "main": {"temp": 270.0},
+    "sys": {"country": "KP"},
+    "name": "Pyongyang",
+}
+"""OpenWeatherMap's answer about Pyongyang: another request's, to whoever did not ask for it."""
+
+
 async def test_owm_answer_for_another_country_is_a_counted_502(owm: respx.Router) -> None:
     """OpenWeatherMap answering about a city in another country: 502, counted, tried again."""
-    route = owm.get("/data/2.5/weather").mock(
-        return_value=httpx.Response(
-            200,
-            json={
-                "coord": {"lon": 125.75, "lat": 39.03},
-                "weather": [{"id": 800, "main": "Clear", "description": "clear", "icon": "01d"}],
-                "main": {"temp": 270.0},
-                "sys": {"country": "KP"},
-                "name": "Pyongyang",
-            },
-        )
-    )
+    route = owm.get("/data/2.5/weather").mock(return_value=httpx.Response(200, json=PYONGYANG))
     settings = make_settings(provider="openweathermap", retry_attempts=2)
     async with running_app(settings, upstream=owm) as client:
         before = await scrape(client)
@@ -262,19 +262,7 @@ async def test_owm_answers_about_another_point_or_city_id_are_counted_502s(
     owm: respx.Router, params: dict[str, str], status: int
 ) -> None:
     """Asked by coordinates or by city id, an answer about elsewhere is refused and counted."""
-    owm.get("/data/2.5/weather").mock(
-        return_value=httpx.Response(
-            200,
-            json={
-                "id": 1871859,
-                "coord": {"lon": 125.75, "lat": 39.03},
-                "weather": [{"id": 800, "main": "Clear", "description": "clear", "icon": "01d"}],
-                "main": {"temp": 270.0},
-                "sys": {"country": "KP"},
-                "name": "Pyongyang",
-            },
-        )
-    )
+    owm.get("/data/2.5/weather").mock(return_value=httpx.Response(200, json=PYONGYANG))
     settings = make_settings(provider="openweathermap", retry_attempts=1)
     async with running_app(settings, upstream=owm) as client:
         before = await scrape(client)

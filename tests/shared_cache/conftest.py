@@ -9,6 +9,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -75,9 +76,9 @@ class RedisServer:
         self._process.send_signal(signal.SIGCONT)
 
 
-@pytest.fixture
-def redis_server() -> Iterator[RedisServer]:
-    """A fresh, empty Redis for one test, killed at its end."""
+@contextmanager
+def running_redis() -> Iterator[RedisServer]:
+    """A fresh, empty Redis on a free port, killed on the way out."""
     if not shutil.which(REDIS_SERVER):
         pytest.fail("redis-server is missing: `make system-deps` installs it")
     with tempfile.TemporaryDirectory(prefix="weather-redis-") as workdir:
@@ -87,3 +88,10 @@ def redis_server() -> Iterator[RedisServer]:
             yield server
         finally:
             server.kill()  # SIGKILL ends a frozen server too
+
+
+@pytest.fixture
+def redis_server() -> Iterator[RedisServer]:
+    """A fresh, empty Redis for one test, killed at its end."""
+    with running_redis() as server:
+        yield server

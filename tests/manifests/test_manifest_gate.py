@@ -116,3 +116,30 @@ def test_fixture(name: str, fixture_reports: dict[str, Any]) -> None:
         assert any(message in finding for finding in findings), (
             f"{name}: no finding contains {message!r}; the gate said:\n" + "\n".join(findings)
         )
+
+
+def test_schema_files_are_parsed_once(gate_venv: Path) -> None:
+    """The gate's cache of kubernetes-validate's schema files (schema.py patches the library's
+    internal `utils.schema_contents`) still takes effect with the pinned release."""
+    probe = (
+        "from manifest_gate import schema\n"
+        "import kubernetes_validate.utils as utils\n"
+        "schema._keep_schema_files_parsed()\n"
+        "pod = {'apiVersion': 'v1', 'kind': 'ConfigMap', 'metadata': {'name': 'x'}}\n"
+        "for _ in range(3):\n"
+        "    utils.validate(pod, '1.35.0', strict=True)\n"
+        "print(utils.schema_contents.cache_info().hits)\n"
+    )
+    run = subprocess.run(
+        [str(gate_venv), "-c", probe],
+        env=dict(os.environ, PYTHONPATH=str(REPO / "tools")),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert run.returncode == 0, (
+        "kubernetes-validate no longer has utils.schema_contents: adapt or drop "
+        f"schema._keep_schema_files_parsed\n{run.stderr}"
+    )
+    assert int(run.stdout) >= 4, "validate() no longer reads schemas through schema_contents"

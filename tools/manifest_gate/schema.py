@@ -16,16 +16,17 @@ from manifest_gate.model import Finding, Obj, fmt_path
 
 
 def _keep_schema_files_parsed() -> None:
-    """Parse each of kubernetes-validate's schema files once per run instead of once per call.
+    """Parse each of kubernetes-validate's schema files once per run, not once per object.
 
-    Its validate() reads and parses the kind's schema and the 1.5 MB of shared definitions on
-    every call, which made schema validation the slowest step of a run with many objects; the
-    files never change while the gate runs, and the parsed schemas are only read.
+    Its validate() re-reads the kind's schema and 1.5 MB of shared definitions through
+    `utils.schema_contents` on every call, which made schema validation the gate's slowest step.
+    An internal of kubernetes-validate: pinned in requirements/manifests.txt, and
+    tests/manifests/test_manifest_gate.py::test_schema_files_are_parsed_once names it when a
+    release stops reading through it.
     """
     utils = kubernetes_validate.utils
-    read = getattr(utils, "schema_contents", None)
-    if read is not None and not hasattr(read, "cache_info"):
-        utils.schema_contents = functools.lru_cache(maxsize=None)(read)
+    if not hasattr(utils.schema_contents, "cache_info"):
+        utils.schema_contents = functools.lru_cache(maxsize=None)(utils.schema_contents)
 
 
 def _field(error: jsonschema.ValidationError) -> str:

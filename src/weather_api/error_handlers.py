@@ -14,10 +14,10 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from weather_api.errors import PROBLEM_MEDIA_TYPE, InvalidQuery, WeatherApiError
-from weather_api.request_middleware import REQUEST_ID_KEY
+from weather_api.request_middleware import REQUEST_ID_KEY, RESPONSE_STARTED_KEY
 from weather_api.routes.responses import NO_STORE, problem_response
 
 log = logging.getLogger(__name__)
@@ -61,25 +61,19 @@ class OuterErrors:
     """ASGI middleware: an exception from a layer inside it is a problem+json 500.
 
     FastAPI's own error middleware covers only its stack: without this, a bug in the layers
-    outside it would reach uvicorn, whose answer is plain text with no request id.
+    outside it would reach uvicorn, whose answer is plain text with no request id. It sits
+    inside `ObservabilityMiddleware`, which marks the scope once the response has started (no
+    second `send` wrapper on every request).
     """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        started = False
-
-        async def tracked(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
         try:
-            await self.app(scope, receive, tracked)
+            await self.app(scope, receive, send)
         except Exception:
-            if started or scope["type"] != "http":
+            if scope["type"] != "http" or scope.get(RESPONSE_STARTED_KEY):
                 raise  # too late for another answer: the server logs it and drops the connection
             log.exception("unhandled error outside FastAPI's stack")
             body = WeatherApiError("The service failed; report the X-Request-ID.").problem(

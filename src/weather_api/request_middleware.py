@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 
 REQUEST_ID_KEY = "weather_api.request_id"
 """Scope key of the request's id, for the layers inside this one."""
+RESPONSE_STARTED_KEY = "weather_api.response_started"
+"""Scope key set once the response has started, for the layers inside this one."""
 
 # Clients choose the method string: anything unusual shares one label value.
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
@@ -57,6 +59,7 @@ class ObservabilityMiddleware:
         async def send_with_headers(message: Message) -> None:
             nonlocal status, cache
             if message["type"] == "http.response.start":
+                scope[RESPONSE_STARTED_KEY] = True
                 status = message["status"]
                 headers = list(message.get("headers", ()))
                 for name, value in headers:

@@ -7,10 +7,11 @@ from contextlib import asynccontextmanager
 from typing import TypeVar
 
 import httpx
+import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from starlette.routing import BaseRoute
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from tests.conftest import make_settings
 from weather_api.app import WeatherApp, create_app
@@ -78,6 +79,53 @@ async def test_an_error_in_an_outer_layer_is_a_problem_500_with_the_request_id()
     assert body["request_id"] == request_id
     assert body["instance"] == "/london/uk/"
     assert "bug" not in response.text  # the exception's text stays in the log
+
+
+class BrokenMidAnswer:
+    """An outer layer with a bug: it raises after starting its answer."""
+
+    def __init__(self, app: ASGIApp, routes: Sequence[BaseRoute]) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            raise RuntimeError("a bug outside FastAPI's stack, mid-answer")
+        await self.app(scope, receive, send)
+
+
+async def test_an_error_after_the_answer_started_is_not_answered_twice() -> None:
+    """A second answer cannot follow a started one: the error goes to the server, which drops
+    the connection, and no problem+json start is sent after the first."""
+    app = create_app(make_settings(provider="sample"))
+    assert isinstance(app, WeatherApp)
+    app.outer_layers = [*app.outer_layers, BrokenMidAnswer]
+    starts: list[int] = []
+
+    async def send(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            starts.append(message["status"])
+
+    async def receive() -> Message:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    scope: Scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": "/london/uk/",
+        "raw_path": b"/london/uk/",
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"testserver")],
+        "server": ("testserver", 80),
+        "client": ("127.0.0.1", 1),
+    }
+    with pytest.raises(RuntimeError, match="mid-answer"):
+        await app(scope, receive, send)  # the layer raises before anything needs the lifespan
+    assert starts == [200]
 
 
 def layer_of(app: FastAPI, kind: type[T]) -> T:

@@ -1,8 +1,6 @@
-"""The manifests against the app: probe paths, settings variables, listening port, drain time.
-
-The app's side comes from `app_facts.py`, run with the project's own interpreter (the gate's
-venv holds the policy tools, not the app's dependencies).
-"""
+"""The manifests against the app: probe paths, settings variables, listening port, drain time,
+service links. The app's side comes from `app_facts.py`, run with the project's interpreter (the
+gate's venv holds the policy tools, not the app's dependencies)."""
 
 from __future__ import annotations
 
@@ -10,54 +8,47 @@ import difflib
 import json
 import re
 import subprocess
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from manifest_gate.model import Finding, Obj, Serving, containers, image_name, pod_spec
 
-HERE = Path(__file__).resolve().parent
-LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+PROBES = ("livenessProbe", "readinessProbe", "startupProbe")
+Source = tuple[Obj, str, str]
+"""What sets a variable: (ConfigMap, `data.NAME`, value) or (workload, `...env[i]`, value)"""
 
 
 def image_command(dockerfile: Path) -> list[str]:
-    """ENTRYPOINT + CMD of the Dockerfile's last stage (exec form), as the image runs them."""
-    entrypoint: list[str] = []
-    cmd: list[str] = []
+    """ENTRYPOINT + CMD of the Dockerfile's last stage, as the image runs them."""
+    words: dict[str, list[str]] = {}
     for line in re.sub(r"\\\n", " ", dockerfile.read_text(encoding="utf-8")).splitlines():
         instruction, _, rest = line.strip().partition(" ")
-        if instruction.upper() == "FROM":
-            entrypoint, cmd = [], []
-        elif instruction.upper() in {"ENTRYPOINT", "CMD"} and rest:
-            try:
-                value = json.loads(rest)
-            except json.JSONDecodeError:
-                value = ["/bin/sh", "-c", rest]
-            if instruction.upper() == "ENTRYPOINT":
-                entrypoint, cmd = value, []
-            else:
-                cmd = value
-    return [*entrypoint, *cmd]
+        if (key := instruction.upper()) == "FROM":
+            words = {}
+        elif key in {"ENTRYPOINT", "CMD"}:
+            words[key] = (
+                json.loads(rest) if rest.lstrip().startswith("[") else ["/bin/sh", "-c", rest]
+            )
+    return [*words.get("ENTRYPOINT", []), *words.get("CMD", [])]
 
 
 @dataclass
 class AppContainer:
-    """One container of the weather-api image: its arguments and `WEATHER_API_*` sources."""
+    """One container of the weather-api image: its arguments, probes and environment."""
 
     obj: Obj
     cpath: str
     container: dict[str, Any]
     args: list[str]
     args_path: str
-    env: dict[str, tuple[Obj, str, str]] = field(default_factory=dict)
-    """{name: (object, field path, value)}"""
-    links: dict[str, str] = field(default_factory=dict)
-    """What the kubelet's service links would add to the environment."""
+    probes: dict[str, str]
+    env: dict[str, Source]
 
 
-def _collect(objs: list[Obj], image_argv: list[str]) -> list[AppContainer]:
-    by_key = {(o.kind, o.namespace, o.name): o for o in objs}
-    found = []
+def _collect(objs: list[Obj], image_argv: list[str]) -> Iterator[AppContainer]:
+    config_maps = {(o.namespace, o.name): o for o in objs if o.kind == "ConfigMap"}
     for obj in objs:
         spec_path, pod = pod_spec(obj) or ("", {})
         for cpath, c in containers(spec_path, pod) if spec_path else ():
@@ -69,164 +60,113 @@ def _collect(objs: list[Obj], image_argv: list[str]) -> list[AppContainer]:
                 argv, args_path = [*image_argv[:1], *c["args"]], f"{cpath}.args"
             else:
                 argv, args_path = image_argv, "Dockerfile CMD"
-            entry = AppContainer(obj, cpath, c, [str(a) for a in argv[1:]], args_path)
+            env: dict[str, Source] = {}
             for source in c.get("envFrom") or []:
-                name = str((source.get("configMapRef") or {}).get("name"))
-                cm = by_key.get(("ConfigMap", obj.namespace, name))
-                for key, value in (cm.data.get("data") or {}).items() if cm else ():
-                    entry.env[source.get("prefix", "") + key] = (cm, f"data.{key}", str(value))
-            for i, env in enumerate(c.get("env") or []):
+                ref = (obj.namespace, str((source.get("configMapRef") or {}).get("name")))
+                for cm in [config_maps[ref]] if ref in config_maps else []:
+                    for key, value in (cm.data.get("data") or {}).items():
+                        env[source.get("prefix", "") + key] = (cm, f"data.{key}", str(value))
+            for i, var in enumerate(c.get("env") or []):
                 # A Secret's content is unknown here: any non-empty value stands for it.
-                value = env.get("value") or ("from-a-reference" if "valueFrom" in env else "")
-                entry.env[env["name"]] = (obj, f"{cpath}.env[{i}]", str(value))
-            if pod.get("enableServiceLinks", True) is not False:
-                entry.links = _service_links(objs, obj.namespace)
-            found.append(entry)
-    return found
-
-
-def _service_links(objs: list[Obj], namespace: str) -> dict[str, str]:
-    """The variables the kubelet injects for each Service of the namespace (docker links)."""
-    env: dict[str, str] = {}
-    for svc in (o for o in objs if o.kind == "Service" and o.namespace == namespace):
-        name = svc.name.upper().replace("-", "_")
-        ports = (svc.data.get("spec") or {}).get("ports") or []
-        for n, port in enumerate(ports):
-            number, proto = port.get("port"), str(port.get("protocol", "TCP"))
-            url = f"{proto.lower()}://CLUSTER-IP:{number}"
-            if n == 0:
-                env[f"{name}_SERVICE_HOST"] = "CLUSTER-IP"
-                env[f"{name}_SERVICE_PORT"] = str(number)
-                env[f"{name}_PORT"] = url
-            if port.get("name"):
-                port_name = str(port["name"]).upper().replace("-", "_")
-                env[f"{name}_SERVICE_PORT_{port_name}"] = str(number)
-            base = f"{name}_PORT_{number}_{proto}"
-            env.update({base: url, f"{base}_PROTO": proto.lower(), f"{base}_PORT": str(number)})
-            env[f"{base}_ADDR"] = "CLUSTER-IP"
-    return env
-
-
-def _probes(entry: AppContainer) -> list[tuple[str, str]]:
-    """(field path, path) of each HTTP probe."""
-    return [
-        (f"{entry.cpath}.{probe}.httpGet.path", str(http.get("path", "/")))
-        for probe in ("livenessProbe", "readinessProbe", "startupProbe")
-        if (http := (entry.container.get(probe) or {}).get("httpGet"))
-    ]
-
-
-def ask_app(python: str, request: dict[str, Any]) -> dict[str, Any]:
-    """Run app_facts.py with the project's interpreter."""
-    result = subprocess.run(
-        [python, str(HERE / "app_facts.py")],
-        input=json.dumps(request),
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise RuntimeError(f"{python} app_facts.py failed:\n{result.stderr.strip()}")
-    facts: dict[str, Any] = json.loads(result.stdout)
-    return facts
+                value = var.get("value") or ("from-a-reference" if "valueFrom" in var else "")
+                env[var["name"]] = (obj, f"{cpath}.env[{i}]", str(value))
+            probes = {
+                p: c[p]["httpGet"].get("path", "/") for p in PROBES if "httpGet" in c.get(p, {})
+            }
+            yield AppContainer(obj, cpath, c, [*map(str, argv[1:])], args_path, probes, env)
 
 
 def check(
     renders: list[list[Obj]], *, python: str, dockerfile: Path
 ) -> tuple[list[tuple[Obj, Finding]], list[Serving]]:
-    """All app <-> manifest findings of the renders, each with the object it is about; and for
-    each render, the settings its service containers start with (for `invariants`).
-
-    One app_facts run answers for every render: importing the app is the slow part.
-    """
+    """All app <-> manifest findings of the renders, each with the object it is about, and for
+    each render the settings its service containers start with (for `invariants`); one run of
+    app_facts answers for every render, as importing the app is the slow part."""
     image_argv = image_command(dockerfile)
-    per_render = [_collect(objs, image_argv) for objs in renders]
-    entries = [entry for found in per_render for entry in found]
-    if not entries:
-        return [], [[] for _ in renders]
-    request: dict[str, Any] = {"paths": [], "containers": {}}
-    for n, entry in enumerate(entries):
-        request["paths"].extend(path for _, path in _probes(entry))
-        env = {name: value for name, (_, _, value) in entry.env.items()}
-        request["containers"][f"{n}"] = {"args": entry.args, "env": env}
-        request["containers"][f"{n}+links"] = {"args": entry.args, "env": {**entry.links, **env}}
-    facts = ask_app(python, request)
+    entries = [(n, e) for n, objs in enumerate(renders) for e in _collect(objs, image_argv)]
+    request = {
+        "paths": sorted({path for _, e in entries for path in e.probes.values()}),
+        "containers": [
+            {"args": e.args, "env": {k: s[2] for k, s in e.env.items()}} for _, e in entries
+        ],
+    }
+    app_facts = str(Path(__file__).with_name("app_facts.py"))
+    run = subprocess.run(
+        [python, app_facts], input=json.dumps(request), capture_output=True, text=True, check=False
+    )
+    if run.returncode != 0:
+        raise RuntimeError(f"{python} app_facts.py failed:\n{run.stderr.strip()}")
+    facts = json.loads(run.stdout)
     out: list[tuple[Obj, Finding]] = []
-    seen: set[tuple[int, str]] = set()
-    for n, entry in enumerate(entries):
-        started = facts["containers"][f"{n}"]
-        if started.get("command", "serve") != "serve":
+    serving: list[Serving] = [[] for _ in renders]
+    for (n, entry), started in zip(entries, facts["containers"], strict=True):
+        if "command" in started:
             continue  # `weather-api stub` and friends: not the service, other settings
-        findings = [*_unknown_names(entry, facts, seen), *_start(entry, started, facts)]
-        if not findings:
-            findings += _links(entry, facts["containers"][f"{n}+links"], facts["env_prefix"])
-        known = ", ".join(facts["known_paths"])
-        for path_field, path in _probes(entry):
-            answer = facts["paths"].get(path, {})
-            if not answer.get("routed"):
-                message = f"{path!r} is not a route of the app (routes: {known})"
-                findings.append(entry.obj.finding("app", path_field, message))
-            elif answer.get("template"):
-                message = (
-                    f"{path!r} only matches the parameterised route {answer['template']!r} "
-                    f"(a weather lookup, not a health check; routes: {known})"
-                )
-                findings.append(entry.obj.finding("app", path_field, message))
+        findings = [
+            *_unknown_names(entry, facts),
+            *_start(entry, started, facts["prefix"]),
+            *_links(entry, renders[n], set(facts["fields"])),
+            *_probes(entry, facts),
+        ]
         out.extend((entry.obj, finding) for finding in findings)
-    started_of = {id(entry): facts["containers"][f"{n}"] for n, entry in enumerate(entries)}
-    serving = [
-        [(e.obj, s) for e in found if "port" in (s := started_of[id(e)])] for found in per_render
-    ]
+        if "port" in started:
+            serving[n].append((entry.obj, started))
     return out, serving
 
 
-def _unknown_names(
-    entry: AppContainer, facts: dict[str, Any], seen: set[tuple[int, str]]
-) -> list[Finding]:
-    """`WEATHER_API_*` variables that no Settings field reads (each source reported once)."""
-    names = set(facts["env_names"])
-    findings = []
+def _unknown_names(entry: AppContainer, facts: dict[str, Any]) -> Iterator[Finding]:
+    """`WEATHER_API_*` variables that no Settings field reads."""
     for name, (obj, path, _) in entry.env.items():
-        if not name.startswith(facts["env_prefix"]) or name in names or (id(obj), path) in seen:
+        if name.startswith(facts["prefix"]) and name not in facts["fields"]:
+            close = difflib.get_close_matches(name, facts["fields"], n=2, cutoff=0.6)
+            hint = f" (did you mean {' or '.join(close)}?)" if close else ""
+            where = path if obj.kind == "ConfigMap" else f"{path}.name"
+            yield obj.finding("app", where, f"{name} is not a Settings field{hint}")
+
+
+def _probes(entry: AppContainer, facts: dict[str, Any]) -> Iterator[Finding]:
+    """HTTP probes that reach no route of the app, or only a parameterised (weather) one."""
+    routes = ", ".join(facts["static_routes"])
+    for probe, path in entry.probes.items():
+        route = facts["routes"][path]
+        if route is None:
+            message = f"{path!r} is not a route of the app (routes: {routes})"
+        elif "{" in route:
+            message = f"{path!r} only reaches {route!r}, a weather lookup, not a health check"
+        else:
             continue
-        seen.add((id(obj), path))
-        close = difflib.get_close_matches(name, sorted(names), n=2, cutoff=0.6)
-        hint = f" (did you mean {' or '.join(close)}?)" if close else ""
-        where = path if obj.kind == "ConfigMap" else f"{path}.name"
-        findings.append(obj.finding("app", where, f"{name} is not a Settings field{hint}"))
-    return findings
+        yield entry.obj.finding("app", f"{entry.cpath}.{probe}.httpGet.path", message)
 
 
-def _links(entry: AppContainer, linked: dict[str, Any], prefix: str) -> list[Finding]:
-    """Settings that the service links' variables would break."""
-    findings = []
-    for error in linked.get("errors", []):
-        var = f"{prefix}{error['field'].upper()}"
-        if var in entry.links and var not in entry.env:
-            spec_path = entry.cpath.rsplit(".", 1)[0]
-            message = (
-                f"service links inject {var}={entry.links[var]} and weather-api refuses to "
-                f"start ({error['field']}: {error['message']}); set enableServiceLinks: false"
-            )
-            findings.append(entry.obj.finding("app", f"{spec_path}.enableServiceLinks", message))
-    return findings
+def _links(entry: AppContainer, objs: list[Obj], fields: set[str]) -> Iterator[Finding]:
+    """Settings the kubelet's service links would set: a Service named weather-api makes it set
+    WEATHER_API_PORT=tcp://10.x.y.z:8080. The container's own variables win over links."""
+    spec_path, pod = pod_spec(entry.obj) or ("", {})
+    services = [o for o in objs if o.kind == "Service" and o.namespace == entry.obj.namespace]
+    for svc in services if pod.get("enableServiceLinks", True) is not False else ():
+        name = svc.name.upper().replace("-", "_")
+        injected = {f"{name}_SERVICE_HOST", f"{name}_SERVICE_PORT", f"{name}_PORT"}
+        for port in (svc.data.get("spec") or {}).get("ports") or []:
+            base = f"{name}_PORT_{port.get('port')}_{port.get('protocol', 'TCP')}"
+            injected |= {base, f"{base}_PROTO", f"{base}_PORT", f"{base}_ADDR"}
+            if port.get("name"):
+                injected.add(f"{name}_SERVICE_PORT_{port['name'].upper().replace('-', '_')}")
+        for var in sorted(injected & fields - entry.env.keys()):
+            message = f"service links inject {var} (from {svc.ident}), a Settings field: set false"
+            yield entry.obj.finding("app", f"{spec_path}.enableServiceLinks", message)
 
 
-def _start(entry: AppContainer, started: dict[str, Any], facts: dict[str, Any]) -> list[Finding]:
+def _start(entry: AppContainer, started: dict[str, Any], prefix: str) -> list[Finding]:
     """Why `weather-api serve` would not start here, or would start unreachable or unkillable."""
-    obj = entry.obj
-    if "error" in started:
-        return [obj.finding("app", entry.args_path, started["error"])]
-    findings = []
-    for error in started.get("errors", []):
-        var = f"{facts['env_prefix']}{error['field'].upper()}"
+    obj, findings = entry.obj, []
+    for field, message, value in started.get("errors", []):
+        var = prefix + field.upper()
         if var in entry.env:
             source, path, _ = entry.env[var]
             where = path if source.kind == "ConfigMap" else f"{path}.value"
-            message = f"{var}={error['input']!r}: {error['message']}"
-            findings.append(source.finding("app", where, message))
+            findings.append(source.finding("app", where, f"{var}={value!r}: {message}"))
         else:
-            message = f"{error['field']}: {error['message']}"
+            message = f"{field}: {message}" if field else message
             findings.append(obj.finding("app", entry.args_path, message))
     if findings:
         return findings
@@ -234,23 +174,20 @@ def _start(entry: AppContainer, started: dict[str, Any], facts: dict[str, Any]) 
     if not any(p.get("containerPort") == port for p in ports):
         at = next((i for i, p in enumerate(ports) if p.get("name") == "http"), 0)
         where = f"{entry.cpath}.ports[{at}].containerPort" if ports else f"{entry.cpath}.ports"
-        message = (
-            f"weather-api serve listens on {port} here ({entry.args_path}, WEATHER_API_PORT or "
-            f"the Settings default), not on {[p.get('containerPort') for p in ports]}"
-        )
+        message = f"weather-api serve listens on {port} ({entry.args_path} or {prefix}PORT)"
         findings.append(obj.finding("app", where, message))
-    if started["host"] in LOOPBACK:
+    if started["host"] in {"127.0.0.1", "localhost", "::1"}:
         message = f"weather-api serve listens on {started['host']} only: probes and Services "
         findings.append(obj.finding("app", entry.args_path, message + "cannot reach it"))
     spec_path, pod = pod_spec(obj) or ("", {})
     grace = pod.get("terminationGracePeriodSeconds", 30)
-    pre_stop = ((entry.container.get("lifecycle") or {}).get("preStop") or {}).get("sleep") or {}
+    lifecycle = entry.container.get("lifecycle") or {}
+    sleep = ((lifecycle.get("preStop") or {}).get("sleep") or {}).get("seconds", 0)
     drain, shutdown = started["drain_delay"], started["shutdown_grace"]
-    needed = pre_stop.get("seconds", 0) + drain + shutdown
-    if not needed < grace:
+    if not sleep + drain + shutdown < grace:
         message = (
-            f"{grace}s, but preStop sleep {pre_stop.get('seconds', 0)}s + drain delay {drain:g}s"
-            f" + shutdown grace {shutdown:g}s = {needed:g}s: in-flight requests would be killed"
+            f"{grace}s, but preStop sleep {sleep}s + drain delay {drain:g}s + shutdown grace "
+            f"{shutdown:g}s = {sleep + drain + shutdown:g}s: in-flight requests would be killed"
         )
         findings.append(obj.finding("app", f"{spec_path}.terminationGracePeriodSeconds", message))
     return findings

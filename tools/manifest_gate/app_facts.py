@@ -10,6 +10,8 @@ import io
 import json
 import os
 import sys
+import tempfile
+from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
@@ -21,13 +23,17 @@ from weather_api.config import ConfigurationError, Settings
 from weather_api.routes.city_fast_path import leaf_routes
 
 PREFIX = str(Settings.model_config.get("env_prefix", ""))
+MOUNTED = Path(tempfile.mkdtemp(prefix="app-facts-")) / "mounted-secret"
+"""Stands in for every `*_file` setting: the files are the pod's (a Secret's), not ours to read."""
 
 
 def _environ(env: dict[str, str]) -> None:
     """Make `env`'s `WEATHER_API_*` variables the only ones (the gate's shell may set others)."""
     for key in [k for k in os.environ if k.startswith(PREFIX)]:
         del os.environ[key]
-    os.environ.update({k: v for k, v in env.items() if k.startswith(PREFIX)})
+    for key, value in env.items():
+        if key.startswith(PREFIX):
+            os.environ[key] = str(MOUNTED) if key.endswith("_FILE") and value else value
 
 
 def start(args: list[str], env: dict[str, str]) -> dict[str, Any]:
@@ -43,12 +49,14 @@ def start(args: list[str], env: dict[str, str]) -> dict[str, Any]:
         return {"errors": [("", problem, "")]}
     if args[0] != "serve":
         return {"command": args[0]}
+    given = {k: v for k, v in parsed.items() if k in Settings.model_fields}
+    given.update({k: MOUNTED for k, v in given.items() if k.endswith("_file") and v})
     try:
-        settings = Settings(**{k: v for k, v in parsed.items() if k in Settings.model_fields})
+        settings = Settings(**given)
     except ValidationError as exc:
         errors = [(str((*e["loc"], "")[0]), e["msg"], str(e["input"])[:80]) for e in exc.errors()]
         return {"errors": errors}
-    except ConfigurationError as exc:  # as `serve` reports it: a file it cannot read, say
+    except ConfigurationError as exc:  # as `serve` reports it: an unusable upstream URL, say
         return {"errors": [("", str(exc), "")]}
     dumped = settings.model_dump(mode="json")
     return {**dumped, "cache_url": dumped["cache_url"] or ""}
@@ -65,6 +73,7 @@ def route(app: Any, path: str) -> str | None:
 def main() -> None:
     """Answer one request from the gate."""
     request = json.load(sys.stdin)
+    MOUNTED.write_text("a-secret-from-the-pod\n", encoding="utf-8")
     _environ({})
     app = create_app(Settings())
     facts = {

@@ -17,7 +17,6 @@ from manifest_gate import (
     appcheck,
     invariants,
     least_privilege,
-    monitoring,
     policy,
     schema,
     xrefs,
@@ -129,7 +128,6 @@ def main(argv: list[str] | None = None) -> int:
         found += xrefs.check(objs)
         found += invariants.check(objs)
         found += least_privilege.check(objs)
-        found += timed("metrics", lambda o=objs: monitoring.check(o, python=args.app_python))
         by_target[rel(target)].extend(found)
 
     everything = [o for objs in renders.values() for o in objs]

@@ -242,7 +242,7 @@ def test_walkthrough_profile_is_the_gates_budget() -> None:
     """The docs' load-test profile (its own, 4 CPUs, 8g) is the one the requests budget assumes."""
     sys.path.insert(0, str(REPO / "tools"))
     try:
-        from manifest_gate.least_privilege import PROFILE
+        from manifest_gate.invariants import PROFILE
     finally:
         sys.path.remove(str(REPO / "tools"))
     section = _readme_section()

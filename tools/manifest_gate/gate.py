@@ -16,7 +16,6 @@ from typing import TypeVar
 from manifest_gate import (
     appcheck,
     invariants,
-    least_privilege,
     monitoring,
     policy,
     schema,
@@ -128,7 +127,6 @@ def main(argv: list[str] | None = None) -> int:
         )[0]
         found += xrefs.check(objs)
         found += invariants.check(objs)
-        found += least_privilege.check(objs)
         found += timed("metrics", lambda o=objs: monitoring.check(o, python=args.app_python))
         by_target[rel(target)].extend(found)
 

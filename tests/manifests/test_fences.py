@@ -23,7 +23,7 @@ DNS = {
     "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "kube-system"}},
     "podSelector": {"matchLabels": {"k8s-app": "kube-dns"}},
 }
-PRIVATE = [ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")]
+PRIVATE = [ipaddress.IPv4Network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16")]
 
 # The first test builds .venv-manifests (up to 1200 s on a fresh clone).
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
@@ -56,9 +56,11 @@ def _policies(objs: list[Obj], name: str, kind: str) -> list[Obj]:
 
 
 def _private(peer: Obj) -> bool:
-    cidr = peer.get("ipBlock", {}).get("cidr", "0.0.0.0/0")
-    net = ipaddress.ip_network(cidr)
-    return set(peer) == {"ipBlock"} and any(net.subnet_of(p) for p in PRIVATE)  # type: ignore[arg-type]
+    """Whether a peer is only a private IPv4 block (where the API server's address lies)."""
+    net = ipaddress.ip_network(peer.get("ipBlock", {}).get("cidr", "0.0.0.0/0"))
+    if set(peer) != {"ipBlock"} or not isinstance(net, ipaddress.IPv4Network):
+        return False
+    return any(net.subnet_of(p) for p in PRIVATE)
 
 
 def _denies_ingress(policy: Obj, namespace: str) -> bool:
@@ -94,7 +96,9 @@ def problems(objs: list[Obj]) -> list[str]:
                 peers = rule.get("to") or [{}]  # no `to`: every destination
                 if not all(p in (_only("weather-api"), DNS) or _private(p) for p in peers):
                     name = policy["metadata"]["name"]
-                    found.append(f"{name}: egress[{i}] lets Traefik dial beyond the service, DNS")
+                    found.append(
+                        f"{name}: egress[{i}] lets Traefik dial beyond the service, DNS, LAN"
+                    )
     if (redis := _labels(objs, "weather-redis")) is not None:
         policies = _policies(objs, "weather-redis", "Egress")
         if not policies or any(p["spec"].get("egress") for p in policies):
@@ -193,7 +197,7 @@ MUTATIONS: list[tuple[str, str, Callable[[list[Obj]], object], str]] = [
         "traefik-egress-without-to",  # was the fixture traefik-egress-open
         "loadtest",
         lambda objs: _policy(objs, "traefik-egress")["egress"].append({"ports": [{"port": 443}]}),
-        "traefik-egress: egress[3] lets Traefik dial beyond the service, DNS",
+        "traefik-egress: egress[3] lets Traefik dial beyond the service, DNS, LAN",
     ),
     (
         "traefik-egress-to-the-internet",
@@ -201,7 +205,7 @@ MUTATIONS: list[tuple[str, str, Callable[[list[Obj]], object], str]] = [
         lambda objs: _policy(objs, "traefik-egress")["egress"].append(
             {"to": [{"ipBlock": {"cidr": "0.0.0.0/0", "except": ["10.0.0.0/8"]}}]}
         ),
-        "traefik-egress: egress[3] lets Traefik dial beyond the service, DNS",
+        "traefik-egress: egress[3] lets Traefik dial beyond the service, DNS, LAN",
     ),
     (
         "traefik-egress-policy-deleted",

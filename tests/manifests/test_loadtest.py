@@ -16,33 +16,19 @@ from urllib.parse import urlsplit
 
 import pytest
 import yaml
+from renders import KUBECTL, render
 
 REPO = Path(__file__).resolve().parents[2]
 OVERLAY = REPO / "kustomize" / "overlays" / "loadtest"
-KUBECTL = REPO / ".venv-manifests" / "bin" / "kubectl"
 
 # The first test builds .venv-manifests (up to 1200 s on a fresh clone), gate runs take 600.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
 
-def _render(overlay: Path) -> list[dict[str, Any]]:
-    subprocess.run(
-        ["make", "--no-print-directory", "manifests-venv"], cwd=REPO, check=True, timeout=1200
-    )
-    out = subprocess.run(
-        [str(KUBECTL), "kustomize", str(overlay)],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-    ).stdout
-    return [d for d in yaml.safe_load_all(out) if isinstance(d, dict)]
-
-
 @pytest.fixture(scope="module")
 def rendered() -> list[dict[str, Any]]:
     """The overlay as the pinned kustomize renders it."""
-    return _render(OVERLAY)
+    return render(OVERLAY)
 
 
 def _one(objs: list[dict[str, Any]], kind: str, name: str) -> dict[str, Any]:
@@ -184,7 +170,7 @@ def _mib(size: str) -> int:
 def test_redis_is_not_killed_before_it_evicts() -> None:
     """Redis' memory limit holds 1.5 x --maxmemory (its own structures and buffers above the
     data) plus its memory-backed /data, so the kernel does not kill it before it evicts."""
-    objs = _render(REPO / "kustomize" / "overlays" / "loadtest-shared-cache")
+    objs = render(REPO / "kustomize" / "overlays" / "loadtest-shared-cache")
     pod = _one(objs, "Deployment", "weather-redis")["spec"]["template"]["spec"]
     [redis] = pod["containers"]
     maxmemory = _mib(redis["args"][redis["args"].index("--maxmemory") + 1])
@@ -256,7 +242,7 @@ def test_walkthrough_profile_is_the_gates_budget() -> None:
     """The docs' load-test profile (its own, 4 CPUs, 8g) is the one the requests budget assumes."""
     sys.path.insert(0, str(REPO / "tools"))
     try:
-        from manifest_gate.least_privilege import PROFILE
+        from manifest_gate.invariants import PROFILE
     finally:
         sys.path.remove(str(REPO / "tools"))
     section = _readme_section()

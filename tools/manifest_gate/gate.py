@@ -16,7 +16,6 @@ from typing import TypeVar
 from manifest_gate import (
     appcheck,
     invariants,
-    least_privilege,
     policy,
     schema,
     xrefs,
@@ -127,7 +126,6 @@ def main(argv: list[str] | None = None) -> int:
         )[0]
         found += xrefs.check(objs)
         found += invariants.check(objs)
-        found += least_privilege.check(objs)
         by_target[rel(target)].extend(found)
 
     everything = [o for objs in renders.values() for o in objs]

@@ -1,9 +1,7 @@
-"""Project invariants over one render: what no schema or policy tool knows about this service,
-and what would only show once it runs (a 502 under load, a fence that lets traffic out).
-
-`check` needs only the render; `check_with_app` also gets, for each pod that runs the service,
-the settings it starts with (from `appcheck`, which asks the app).
-"""
+"""Project invariants over one render that show only once it runs: a 502 under load, /metrics on
+the ingress, a load test that reaches the internet, pods that stay Pending. `check_with_app` also
+gets the settings each service pod starts with (from `appcheck`, which asks the app). The load
+test's other fences are asserted over its render in tests/manifests/test_fences.py."""
 
 from __future__ import annotations
 
@@ -11,48 +9,37 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from manifest_gate.model import (
-    Finding,
-    Obj,
-    Serving,
-    containers,
-    image_name,
-    pod_spec,
-    role,
-    selects,
-)
+from manifest_gate.model import Finding, Obj, Serving, pod_labels, pod_spec, role, selects
 from manifest_gate.xrefs import Index
 
 TRAEFIK_DEFAULT_IDLE = 90.0
-"""Traefik's forwarding idleConnTimeout when nothing sets it (seconds)."""
-IDLE_FLAG = "--serverstransport.forwardingtimeouts.idleconntimeout"
-METRICS_PATH = "/metrics"
+"""Traefik's forwarding idleConnTimeout when no ServersTransport sets it (seconds)."""
 UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 MATCHER = re.compile(r"([A-Za-z]+)\(\s*((?:`[^`]*`\s*,?\s*)*)\)")
+PROFILE = {"cpu": 4.0, "memory": 8 * 2**30}
+"""The load test's documented minikube profile (`minikube start -p weather-loadtest --cpus=4
+--memory=8g`, docs/kubernetes.md; a test holds the two together)."""
+ALLOWANCE = {"cpu": 1.2, "memory": 512 * 2**20}
+"""What the cluster requests on that node: the control plane (etcd 100m, apiserver 250m,
+controller-manager 200m, scheduler 100m), CoreDNS (100m, 70Mi), metrics-server (100m, 200Mi), the
+CNI (calico-node 250m; kindnet 100m, 50Mi): 1.1 CPU and ~370Mi, rounded up."""
+SUFFIXES = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9}
+Target = tuple[int, dict[str, Any], Obj]
+"""(position in the route's services, the reference, the Service it names)"""
 
 
 def check(objs: list[Obj]) -> list[Finding]:
-    """The invariants that need only the rendered objects."""
+    """The invariants that need only the rendered objects (a load test: a render with Locust)."""
     index, apps = Index(objs), [o for o in objs if role(o) == "service"]
-    return [*namespaced_rbac(objs), *metrics_not_routed(index, apps)]
+    found = [*namespaced_rbac(objs), *metrics_not_routed(index, apps)]
+    if any(role(o) == "locust" for o in objs):
+        found += [*egress_fence(objs, apps), *budget(objs)]
+    return found
 
 
 def check_with_app(objs: list[Obj], serving: Serving) -> list[Finding]:
     """The invariants that need the settings each service pod starts with."""
-    return [*keep_alive_outlasts_proxy(Index(objs), serving), *redis_in_use(objs, serving)]
-
-
-def _containers(objs: list[Obj], image: str) -> Iterator[tuple[Obj, str, dict[str, Any]]]:
-    for obj in objs:
-        for cpath, container in containers(*pod_spec(obj)) if pod_spec(obj) else ():
-            if image_name(container) == image:
-                yield obj, cpath, container
-
-
-def _flags(container: dict[str, Any]) -> dict[str, str]:
-    """`--name=value` arguments as {lower-case name: value} (`true` for a bare flag)."""
-    pairs = (str(word).partition("=") for word in container.get("args") or [])
-    return {name.lower(): value or "true" for name, _, value in pairs}
+    return list(keep_alive_outlasts_proxy(Index(objs), serving))
 
 
 def duration(value: Any) -> float | None:
@@ -66,56 +53,47 @@ def duration(value: Any) -> float | None:
     return sum(float(n) * UNITS[u] for n, u in parts)
 
 
-Target = tuple[int, dict[str, Any], Obj]
-"""(position in the route's services, the reference, the Service it names)"""
+def quantity(value: Any) -> float:
+    """A Kubernetes quantity (`100m`, `1`, `128Mi`, `1G`) as a number of cores or bytes."""
+    text = str(value)
+    suffix = next((s for s in SUFFIXES if text.endswith(s)), "")
+    return float(text[: len(text) - len(suffix)]) * SUFFIXES.get(suffix, 1.0)
 
 
 def _routes(index: Index) -> Iterator[tuple[Obj, int, dict[str, Any], list[Target]]]:
-    """(IngressRoute, route number, route, the Services it sends to) of every Traefik route."""
-    for obj in index.objs:
-        if obj.kind == "IngressRoute" and obj.api_version.startswith("traefik."):
-            for r, route in enumerate((obj.data.get("spec") or {}).get("routes") or []):
-                targets = []
-                for s, ref in enumerate(route.get("services") or []):
-                    ns, name = ref.get("namespace") or obj.namespace, str(ref.get("name"))
-                    service = index.get(ref.get("kind") or "Service", ns, name)
-                    if service is not None and service.kind == "Service":
-                        targets.append((s, ref, service))
-                yield obj, r, route, targets
+    """(IngressRoute, route number, route, the Services it sends to) of each Traefik route."""
+    for obj in (o for o in index.objs if o.kind == "IngressRoute"):
+        for r, route in enumerate(obj.value("spec.routes") or []):
+            targets = [
+                (s, ref, service)
+                for s, ref in enumerate(route.get("services") or [])
+                if (ref.get("kind") or "Service") == "Service"
+                and (ns := ref.get("namespace") or obj.namespace)
+                and (service := index.get("Service", ns, str(ref.get("name"))))
+            ]
+            yield obj, r, route, targets
 
 
 def keep_alive_outlasts_proxy(index: Index, serving: Serving) -> Iterator[Finding]:
-    """Traefik drops an idle connection to a pod before the pod's keep-alive timer does;
-    otherwise it sends a request on a connection the pod has just closed: a 502."""
+    """Traefik drops an idle connection to a pod before the pod's keep-alive timer does, else it
+    sends a request on a connection the pod has just closed: a 502. The project sets the idle
+    timeout in each route's ServersTransport (Traefik's static flag is not read)."""
     for route, r, _, targets in _routes(index):
         for s, ref, service in targets:
-            pods = [settings for obj, settings in serving if selects(service, obj)]
-            if not pods:
-                continue
-            keep_alive = min(float(p["keep_alive_timeout"]) for p in pods)
-            raw, where, field = None, route, f"spec.routes[{r}].services[{s}]"
-            source = "Traefik's default (no ServersTransport or static flag sets it)"
-            transport = index.get(
-                "ServersTransport", route.namespace, str(ref.get("serversTransport"))
-            )
-            if transport is not None:  # xrefs reports one that is named and missing
-                raw = ((transport.data.get("spec") or {}).get("forwardingTimeouts") or {}).get(
-                    "idleConnTimeout"
-                )
+            pods = [float(p["keep_alive_timeout"]) for o, p in serving if selects(service, o)]
+            name = str(ref.get("serversTransport"))
+            where, field = route, f"spec.routes[{r}].services[{s}]"
+            raw, source = None, "Traefik's default: the route names no ServersTransport"
+            if transport := index.get("ServersTransport", route.namespace, name):
                 where, field = transport, "spec.forwardingTimeouts.idleConnTimeout"
-                source = f"ServersTransport {transport.name}"
-            elif not ref.get("serversTransport"):
-                for obj, cpath, container in _containers(index.objs, "traefik"):
-                    if obj.namespace == service.namespace and IDLE_FLAG in _flags(container):
-                        raw, where, field = _flags(container)[IDLE_FLAG], obj, f"{cpath}.args"
-                        source = f"Traefik's {IDLE_FLAG}"
+                raw, source = transport.value(field), f"ServersTransport {transport.name}"
             idle = TRAEFIK_DEFAULT_IDLE if raw is None else duration(raw)
             if idle is None:
                 yield where.finding("runtime", field, f"{raw!r} is not a duration")
-            elif idle >= keep_alive:
+            elif pods and idle >= min(pods):
                 message = (
                     f"Traefik keeps idle connections to {service.namespace}/{service.name} for "
-                    f"{idle:g}s ({source}), but the service closes them after {keep_alive:g}s "
+                    f"{idle:g}s ({source}), but the service closes them after {min(pods):g}s "
                     "(WEATHER_API_KEEP_ALIVE_TIMEOUT): requests sent on a connection the pod "
                     "just closed fail with 502; keep Traefik's idleConnTimeout below it"
                 )
@@ -123,32 +101,22 @@ def keep_alive_outlasts_proxy(index: Index, serving: Serving) -> Iterator[Findin
 
 
 def routes_path(rule: str, path: str) -> bool:
-    """Whether some request for `path` (on a host the rule names) matches a Traefik v3 rule.
+    """Whether a Traefik v3 rule matches some request for `path`: each path matcher is decided
+    for it and every other one (Host, Header, Method...) taken as met, which leaves `&&`, `||`,
+    `!` and parentheses, with Python's precedence as `and`, `or`, `not`."""
 
-    Each matcher becomes True or False for that request (Header, Method, Query...: True, a
-    request can always carry them); what is left is `&&`, `||`, `!` and parentheses, which
-    have Python's precedence as `and`, `or`, `not`.
-    """
-    for host in re.findall(r"Host\(\s*`([^`]+)`", rule) or ["any.host"]:
+    def verdict(match: re.Match[str]) -> str:
+        name, args = match.group(1), re.findall(r"`([^`]*)`", match.group(2))
+        hits = [path == a if name == "Path" else path.startswith(a) for a in args]
+        hits = [bool(re.match(a, path)) for a in args] if name == "PathRegexp" else hits
+        return f" {any(hits) or not name.startswith('Path')} "
 
-        def verdict(match: re.Match[str], host: str = host) -> str:
-            args = re.findall(r"`([^`]*)`", match.group(2))
-            known = {
-                "Host": host.lower() in (a.lower() for a in args),
-                "Path": path in args,
-                "PathPrefix": any(path.startswith(a) for a in args),
-                "PathRegexp": any(re.match(a, path) for a in args),
-            }
-            return f" {known.get(match.group(1), True)} "
-
-        expression = MATCHER.sub(verdict, rule)
-        expression = expression.replace("&&", " and ").replace("||", " or ").replace("!", " not ")
-        if not re.fullmatch(r"(?:\s|True|False|and|or|not|\(|\))*", expression):
-            raise ValueError(f"cannot read the rule {rule!r}")
-        # Only True, False, and, or, not and parentheses are left (checked just above).
-        if eval(expression, {"__builtins__": {}}):  # noqa: S307
-            return True
-    return False
+    expression = MATCHER.sub(verdict, rule)
+    expression = expression.replace("&&", " and ").replace("||", " or ").replace("!", " not ")
+    if not re.fullmatch(r"(?:\s|True|False|and|or|not|\(|\))*", expression):
+        raise ValueError(f"cannot read the rule {rule!r}")
+    # Only True, False, and, or, not and parentheses are left (checked just above).
+    return bool(eval(expression, {"__builtins__": {}}))  # noqa: S307
 
 
 def metrics_not_routed(index: Index, apps: list[Obj]) -> Iterator[Finding]:
@@ -157,47 +125,81 @@ def metrics_not_routed(index: Index, apps: list[Obj]) -> Iterator[Finding]:
         if not any(selects(service, app) for _, _, service in targets for app in apps):
             continue
         try:
-            routed = routes_path(str(rule.get("match", "")), METRICS_PATH)
+            routed = routes_path(str(rule.get("match", "")), "/metrics")
         except (ValueError, SyntaxError) as exc:
             yield route.finding("runtime", f"spec.routes[{r}].match", f"cannot evaluate: {exc}")
             continue
         if routed:
-            message = (
-                f"routes {METRICS_PATH} to the service: route names, cache and upstream figures "
-                f"for anyone who reaches the ingress; add && !PathPrefix(`{METRICS_PATH}`)"
-            )
+            message = "routes /metrics to the service: route names, cache and upstream figures "
+            message += "for anyone who reaches the ingress; add && !PathPrefix(`/metrics`)"
             yield route.finding("runtime", f"spec.routes[{r}].match", message)
 
 
 def namespaced_rbac(objs: list[Obj]) -> Iterator[Finding]:
     """No cluster-scoped RBAC: a second copy of an overlay would rebind or delete it.
     (A ClusterRole that reads every Secret is checkov's CKV2_K8S_5.)"""
-    for obj in objs:
-        if obj.kind in {"ClusterRole", "ClusterRoleBinding"}:
-            message = (
-                f"{obj.kind} is cluster-scoped: a second copy of this overlay in another "
-                "namespace would rebind it, and deleting either copy removes it for both; use a "
-                "Role and RoleBinding in the namespace"
-            )
-            yield obj.finding("runtime", "metadata.name", message)
+    for obj in (o for o in objs if o.kind in {"ClusterRole", "ClusterRoleBinding"}):
+        message = f"{obj.kind} is cluster-scoped: a second copy of this overlay in another "
+        message += "namespace would rebind it, and deleting either copy removes it for both; "
+        yield obj.finding("runtime", "metadata.name", message + "use a Role and RoleBinding")
 
 
-def redis_in_use(objs: list[Obj], serving: Serving) -> Iterator[Finding]:
-    """A Redis in the render is named by some service pod's cache URL, with its cache on."""
-    for obj, _, _ in _containers(objs, "redis"):
-        names = [s.name for s in objs if s.kind == "Service" and selects(s, obj)]
-        pattern = re.compile(rf"rediss?://(?:{'|'.join(map(re.escape, names)) or '$^'})(?:[.:/]|$)")
-        users = [
-            s
-            for app, s in serving
-            if app.namespace == obj.namespace and pattern.match(s["cache_url"])
+def egress_fence(objs: list[Obj], apps: list[Obj]) -> Iterator[Finding]:
+    """In a load test the service's pods have an egress policy and no rule of it reaches beyond
+    the cluster: the test's traffic never reaches a real (perhaps paid) upstream."""
+    for app in apps:
+        labels = pod_labels(app).items()
+        policies = [
+            p
+            for p in objs
+            if p.kind == "NetworkPolicy"
+            and p.namespace == app.namespace
+            and "Egress" in (p.value("spec.policyTypes") or [])
+            and (p.value("spec.podSelector.matchLabels") or {}).items() <= labels
         ]
-        if not users:
-            message = f"no service pod's WEATHER_API_CACHE_URL names this Redis ({names}): unused"
-            yield obj.finding("runtime", "metadata.name", message)
-        elif not any(float(settings["cache_ttl"]) > 0 for settings in users):
-            message = (
-                "the service pods that name this Redis run with WEATHER_API_CACHE_TTL=0 (no "
-                "cache), so it stays idle: turn the cache on or leave Redis out"
+        if not policies:
+            message = "a load test, and no NetworkPolicy limits the service pods' egress"
+            yield app.finding("runtime", "metadata.name", message)
+        for policy in policies:
+            for i, rule in enumerate(policy.value("spec.egress") or []):
+                cidrs = [str((p.get("ipBlock") or {}).get("cidr")) for p in rule.get("to") or []]
+                why = next((f"ipBlock {c}" for c in cidrs if c.endswith("/0")), "")
+                if why or not rule.get("to"):
+                    message = f"{why or 'a rule with no `to`'} lets the load test's service pods "
+                    message += "reach 0.0.0.0/0: allow DNS and the stub only"
+                    yield policy.finding("runtime", f"spec.egress[{i}].to", message)
+
+
+def _requests(pod: dict[str, Any], resource: str) -> float:
+    """A pod's effective request: its containers together, or its largest init container."""
+    asks = {
+        key: [quantity((c.get("resources") or {}).get("requests", {}).get(resource, 0)) for c in cs]
+        for key, cs in ((k, pod.get(k) or []) for k in ("containers", "initContainers"))
+    }
+    return max([sum(asks["containers"]), *asks["initContainers"]])
+
+
+def budget(objs: list[Obj]) -> Iterator[Finding]:
+    """A load test's pods at the HPA's maxReplicas (Jobs at `parallelism`), with ALLOWANCE, fit
+    PROFILE: else the last pods stay Pending and the run proves less than it says."""
+    hpas = {o.value("spec.scaleTargetRef.name"): o for o in objs if o.kind.endswith("Autoscaler")}
+    total, parts = dict.fromkeys(PROFILE, 0.0), []
+    for obj, (_, pod) in ((o, s) for o in objs if (s := pod_spec(o))):
+        hpa = hpas.get(obj.name) if obj.kind == "Deployment" else None
+        own = obj.value("spec.parallelism" if obj.kind == "Job" else "spec.replicas")
+        count = int((hpa.value("spec.maxReplicas") if hpa else own) or 1)
+        parts.append(f"{count} x {obj.name}")
+        total = {resource: total[resource] + count * _requests(pod, resource) for resource in total}
+    for resource, limit in PROFILE.items():
+        if total[resource] + ALLOWANCE[resource] > limit:
+            used, allowed, room = (
+                f"{v:.2f} CPU" if resource == "cpu" else f"{v / 2**20:.0f}Mi"
+                for v in (total[resource], ALLOWANCE[resource], limit)
             )
-            yield obj.finding("runtime", "metadata.name", message)
+            message = (
+                f"{resource} requests at full scale ({', '.join(parts)}) add up to {used}; with "
+                f"{allowed} for kube-system, metrics-server and the CNI that exceeds the "
+                f"documented minikube profile's {room}: pods would stay Pending"
+            )
+            where = next(iter(hpas.values()), objs[0])
+            yield where.finding("budget", "spec.maxReplicas" if hpas else "metadata.name", message)

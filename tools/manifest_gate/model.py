@@ -74,12 +74,9 @@ class Obj:
         return Finding(check, self.locate(field_path), self.ident, field_path, message)
 
     def locate(self, field_path: str) -> str:
-        """The source file and line most likely to set `field_path`.
-
-        kustomize keeps no field-level origins, so this searches the target's own files (the
-        object's own file first) and the origin file for `key: value`, a JSON patch `path:`
-        ending in the key, then the bare key; else it names the origin file alone.
-        """
+        """file:line most likely to set `field_path` (kustomize keeps no field-level origins):
+        the first of `key: value`, a JSON patch `path:` ending in the key, or the key, in the
+        target's own files (the object's own first) and the origin file; else the origin file."""
         leaf = re.sub(r"\[\d+\]$", "", field_path.rsplit(".", 1)[-1])
         origin, value = REPO / self.origin, self.value(field_path)
         files = sorted(self.target_files(), key=lambda p: p.resolve() != origin.resolve())

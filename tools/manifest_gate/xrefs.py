@@ -16,11 +16,13 @@ EVERYWHERE = {("ServiceAccount", "default"), ("ClusterRole", "cluster-admin")}
 EVERYWHERE |= {("ClusterRole", "admin"), ("ClusterRole", "edit"), ("ClusterRole", "view")}
 """What every cluster has (besides the ClusterRoles named system:*)."""
 NAME_FIELDS = {"configMap": "ConfigMap", "secret": "Secret", "configMapRef": "ConfigMap"}
-NAME_FIELDS |= {"secretRef": "Secret", "configMapKeyRef": "ConfigMap", "secretKeyRef": "Secret"}
+NAME_FIELDS |= {"secretRef": "Secret", "valueFrom.configMapKeyRef": "ConfigMap"}
+NAME_FIELDS |= {"valueFrom.secretKeyRef": "Secret"}
 """Fields of volumes, envFrom and env valueFrom that name a ConfigMap or Secret."""
 SELECTORS = {"Service": "spec.selector", "NetworkPolicy": "spec.podSelector.matchLabels"}
 SELECTORS["PodDisruptionBudget"] = "spec.selector.matchLabels"
 PROBE_ACTIONS = ("httpGet", "tcpSocket", "grpc")
+ENV_LISTS = ("envFrom", "env")
 
 
 class Index:
@@ -81,16 +83,12 @@ def refs(obj: Obj) -> Iterator[Ref]:
     at, pod = found
     sa = str(pod.get("serviceAccountName") or "default")
     yield Ref(f"{at}.serviceAccountName", "ServiceAccount", ns, sa)
-    sources = [(f"{at}.volumes[{i}]", v) for i, v in enumerate(pod.get("volumes") or [])]
-    for c, container in containers(at, pod):
-        sources += [(f"{c}.envFrom[{i}]", e) for i, e in enumerate(container.get("envFrom") or [])]
-        env = enumerate(container.get("env") or [])
-        sources += [(f"{c}.env[{i}].valueFrom", e.get("valueFrom") or {}) for i, e in env]
-    for at, source in sources:
+    lists = [f"{at}.volumes", *(f"{c}.{k}" for c, _ in containers(at, pod) for k in ENV_LISTS)]
+    for item in (f"{path}[{i}]" for path in lists for i in range(len(obj.value(path) or []))):
         for field, kind in NAME_FIELDS.items():
-            if isinstance(ref := source.get(field), dict):
+            if isinstance(ref := obj.value(f"{item}.{field}"), dict):
                 name = "secretName" if field == "secret" else "name"  # a volume's Secret
-                where = f"{at}.{field}.secretName" if field == "secret" else f"{at}.{field}"
+                where = f"{item}.{field}.secretName" if field == "secret" else f"{item}.{field}"
                 optional, key = bool(ref.get("optional")), ref.get("key")
                 yield Ref(f"{where}.name", kind, ns, str(ref.get(name)), optional, key)
 
@@ -108,11 +106,7 @@ def _resolve(obj: Obj, ref: Ref, index: Index) -> Iterator[Finding]:
     if (ref.kind, ref.name) in EVERYWHERE or ref.name.startswith("system:") or ref.optional:
         return
     if target is None:
-        fix = (
-            " and the reference is not optional: true"
-            if ref.kind in {"ConfigMap", "Secret"}
-            else ""
-        )
+        fix = " and the reference is not optional: true" if ref.kind in NAME_FIELDS.values() else ""
         yield obj.finding("xref", ref.field, f"{named} is not in this render{fix}")
     elif ref.key is not None:
         ports = [(p.get("name"), p.get("port")) for p in target.value("spec.ports") or []]

@@ -36,9 +36,7 @@ class Index:
         return self.by_key.get((kind, namespace, name))
 
     def workloads(self, namespace: str) -> Iterator[Obj]:
-        for obj in self.objs:
-            if obj.namespace == namespace and pod_spec(obj) is not None:
-                yield obj
+        return (o for o in self.objs if o.namespace == namespace and pod_spec(o) is not None)
 
 
 class Ref(NamedTuple):

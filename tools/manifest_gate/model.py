@@ -16,10 +16,7 @@ Serving = list[tuple["Obj", dict[str, Any]]]
 def rel(path: Path | str) -> str:
     """A path as the user typed it: relative to the repository when it lies inside it."""
     p = Path(path).resolve()
-    try:
-        return p.relative_to(REPO).as_posix()
-    except ValueError:
-        return p.as_posix()
+    return (p.relative_to(REPO) if p.is_relative_to(REPO) else p).as_posix()
 
 
 @dataclass(frozen=True)
@@ -33,23 +30,14 @@ class Finding:
     message: str
 
     def __str__(self) -> str:
-        parts = [f"[{self.check}] {self.file}"]
-        if self.obj:
-            parts.append(self.obj)
-        if self.field:
-            parts.append(self.field)
-        return ": ".join(parts) + f": {self.message}"
+        parts = [f"[{self.check}] {self.file}", self.obj, self.field]
+        return ": ".join([*filter(None, parts), self.message])
 
 
 def fmt_path(path: Iterable[Any]) -> str:
     """`spec.template.spec.containers[0].ports[0]` from a jsonschema-style path."""
-    out = ""
-    for part in path:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else str(part)
-    return out
+    out = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in path)
+    return out.removeprefix(".")
 
 
 @dataclass
@@ -79,34 +67,28 @@ class Obj:
 
     @property
     def ident(self) -> str:
-        ns = f"{self.namespace}/" if self.namespace else ""
-        return f"{self.kind} {ns}{self.name}"
+        return f"{self.kind} {self.namespace}/{self.name}".replace(" /", " ", 1)
 
     def finding(self, check: str, field_path: str, message: str) -> Finding:
         """A finding about `field_path` of this object, pointing at the file that sets it."""
         return Finding(check, self.locate(field_path), self.ident, field_path, message)
 
     def locate(self, field_path: str) -> str:
-        """The source file and line most likely to set `field_path`.
-
-        kustomize keeps no field-level origins, so this searches the target's own files (the
-        object's own file first, then patches) and the origin file: for `key: value`, then a
-        JSON patch `path:` ending in the key, then the bare key. Else the origin file alone.
-        """
-        leaf = re.sub(r"\[\d+\]$", "", field_path.rsplit(".", 1)[-1]) if field_path else ""
-        origin = REPO / self.origin
-        own = sorted(self.target_files(), key=lambda p: p.resolve() != origin.resolve())
-        if re.fullmatch(r"[A-Za-z0-9_.-]+", leaf):
-            key = rf"^\s*(?:-\s*)?['\"]?{re.escape(leaf)}['\"]?\s*[:=]"
-            patterns = [rf"^\s*(?:-\s*)?path:\s*\S*/{re.escape(leaf)}\s*$", key]
-            value = self.value(field_path)
-            if isinstance(value, str | int | float | bool):
-                text = str(value).lower() if isinstance(value, bool) else str(value)
-                patterns.insert(0, rf"{key}\s*['\"]?{re.escape(text)}['\"]?\s*(?:#.*)?$")
-            for pattern in map(re.compile, patterns):
-                for path in [*own, origin]:
-                    if hit := first_line(path, pattern):
-                        return f"{rel(path)}:{hit}"
+        """file:line most likely to set `field_path` (kustomize keeps no field-level origins):
+        the first of `key: value`, a JSON patch `path:` ending in the key, or the key, in the
+        target's own files (the object's own first) and the origin file; else the origin file."""
+        leaf = re.sub(r"\[\d+\]$", "", field_path.rsplit(".", 1)[-1])
+        origin, value = REPO / self.origin, self.value(field_path)
+        files = sorted(self.target_files(), key=lambda p: p.resolve() != origin.resolve())
+        key = rf"^\s*(?:-\s*)?['\"]?{re.escape(leaf)}['\"]?\s*[:=]"
+        patterns = [rf"^\s*(?:-\s*)?path:\s*\S*/{re.escape(leaf)}\s*$", key]
+        if isinstance(value, str | int | float | bool):
+            text = str(value).lower() if isinstance(value, bool) else str(value)
+            patterns.insert(0, rf"{key}\s*['\"]?{re.escape(text)}['\"]?\s*(?:#.*)?$")
+        for pattern in map(re.compile, patterns if re.fullmatch(r"[A-Za-z0-9_.-]+", leaf) else []):
+            for path in [*files, origin]:
+                if hit := first_line(path, pattern):
+                    return f"{rel(path)}:{hit}"
         if rel(self.target) != self.origin and not self.origin.startswith(rel(self.target) + "/"):
             return f"{self.origin} (via {rel(self.target)})"
         return self.origin
@@ -115,12 +97,10 @@ class Obj:
         """The value at `a.b[0].c` in this object, or None."""
         node: Any = self.data
         for name, index in re.findall(r"([^.\[\]]+)|\[(\d+)\]", field_path):
-            if index:
-                node = (
-                    node[int(index)] if isinstance(node, list) and int(index) < len(node) else None
-                )
+            if index and isinstance(node, list) and int(index) < len(node):
+                node = node[int(index)]
             else:
-                node = node.get(name) if isinstance(node, dict) else None
+                node = node.get(name) if name and isinstance(node, dict) else None
         return node
 
     def target_files(self) -> Iterator[Path]:
@@ -137,41 +117,26 @@ def first_line(path: Path, pattern: re.Pattern[str]) -> int:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError):
         return 0
-    for number, line in enumerate(lines, start=1):
-        if pattern.search(line):
-            return number
-    return 0
+    return next((n for n, line in enumerate(lines, start=1) if pattern.search(line)), 0)
 
 
-POD_SPEC_PATHS: dict[str, tuple[str, ...]] = {
-    "Pod": ("spec",),
-    "Deployment": ("spec", "template", "spec"),
-    "ReplicaSet": ("spec", "template", "spec"),
-    "StatefulSet": ("spec", "template", "spec"),
-    "DaemonSet": ("spec", "template", "spec"),
-    "Job": ("spec", "template", "spec"),
-    "CronJob": ("spec", "jobTemplate", "spec", "template", "spec"),
-}
+TEMPLATED = ("Deployment", "ReplicaSet", "StatefulSet", "DaemonSet", "Job")
+POD_SPEC_PATHS = {"Pod": "spec", "CronJob": "spec.jobTemplate.spec.template.spec"}
+POD_SPEC_PATHS |= dict.fromkeys(TEMPLATED, "spec.template.spec")
 
 
 def pod_spec(obj: Obj) -> tuple[str, dict[str, Any]] | None:
     """(field path, pod spec) of a workload, or None for objects that run no pods."""
     path = POD_SPEC_PATHS.get(obj.kind)
-    if path is None:
-        return None
-    node: Any = obj.data
-    for key in path:
-        node = node.get(key) if isinstance(node, dict) else None
-    return (".".join(path), node) if isinstance(node, dict) else None
+    node = obj.value(path) if path else None
+    return (path, node) if path and isinstance(node, dict) else None
 
 
 def pod_labels(obj: Obj) -> dict[str, str]:
     """Labels of the pods a workload creates (a Pod's own labels)."""
-    node: Any = obj.data
-    for key in POD_SPEC_PATHS.get(obj.kind, ("",))[:-1]:
-        node = node.get(key) if isinstance(node, dict) else None
-    meta = (node or {}).get("metadata") or {} if obj.kind in POD_SPEC_PATHS else {}
-    return {str(k): str(v) for k, v in (meta.get("labels") or {}).items()}
+    path = POD_SPEC_PATHS.get(obj.kind, "")
+    labels = obj.value(path.removesuffix("spec") + "metadata.labels") if path else None
+    return {str(k): str(v) for k, v in (labels or {}).items()}
 
 
 def matches(selector: Any, labels: dict[str, str]) -> bool:
@@ -199,17 +164,18 @@ def containers(spec_path: str, spec: dict[str, Any]) -> Iterator[tuple[str, dict
                 yield f"{spec_path}.{key}[{i}]", container
 
 
+ROLES = {"traefik": "traefik", "redis": "redis", "weather-api-loadtest": "locust"}
+"""Roles by image; the weather-api image is the service, or the stub when argv says so."""
+
+
 def role(obj: Obj) -> str:
     """'service', 'stub', 'traefik', 'redis', 'locust' or '' for a workload's pods (by image)."""
     located = pod_spec(obj)
     for _, container in containers(*located) if located else ():
-        image, argv = image_name(container), argv_of(container)
-        if image == "weather-api":
-            return "stub" if "stub" in argv[:2] else "service"
-        if image in {"traefik", "redis"}:
-            return image
-        if image == "weather-api-loadtest":
-            return "locust"
+        if (image := image_name(container)) == "weather-api":
+            return "stub" if "stub" in argv_of(container)[:2] else "service"
+        if image in ROLES:
+            return ROLES[image]
     return ""
 
 

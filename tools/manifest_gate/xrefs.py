@@ -7,9 +7,22 @@ Service with no endpoints, a pod stuck in CreateContainerConfigError, an HPA tha
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from itertools import product
+from typing import Any, NamedTuple
 
 from manifest_gate.model import Finding, Obj, containers, matches, pod_labels, pod_spec
+
+EVERYWHERE = {("ServiceAccount", "default"), ("ClusterRole", "cluster-admin")}
+EVERYWHERE |= {("ClusterRole", "admin"), ("ClusterRole", "edit"), ("ClusterRole", "view")}
+"""What every cluster has (besides the ClusterRoles named system:*)."""
+NAME_FIELDS = {"configMap": "ConfigMap", "secret": "Secret", "configMapRef": "ConfigMap"}
+NAME_FIELDS |= {"secretRef": "Secret", "valueFrom.configMapKeyRef": "ConfigMap"}
+NAME_FIELDS |= {"valueFrom.secretKeyRef": "Secret"}
+"""Fields of volumes, envFrom and env valueFrom that name a ConfigMap or Secret."""
+SELECTORS = {"Service": "spec.selector", "NetworkPolicy": "spec.podSelector.matchLabels"}
+SELECTORS["PodDisruptionBudget"] = "spec.selector.matchLabels"
+PROBE_ACTIONS = ("httpGet", "tcpSocket", "grpc")
+ENV_LISTS = ("envFrom", "env")
 
 
 class Index:
@@ -23,220 +36,116 @@ class Index:
         return self.by_key.get((kind, namespace, name))
 
     def workloads(self, namespace: str) -> Iterator[Obj]:
-        for obj in self.objs:
-            if obj.namespace == namespace and pod_spec(obj) is not None:
-                yield obj
+        return (o for o in self.objs if o.namespace == namespace and pod_spec(o) is not None)
 
 
-def _match_labels(selector: Any) -> dict[str, str]:
-    if not isinstance(selector, dict):
-        return {}
-    return {str(k): str(v) for k, v in (selector.get("matchLabels") or {}).items()}
+class Ref(NamedTuple):
+    """One name an object uses: the field that holds it, what it names, and which item in it."""
+
+    field: str
+    kind: str
+    namespace: str
+    name: str
+    optional: bool = False
+    key: Any = None
+    """A data key of the ConfigMap or Secret, or a port of the Service."""
+
+
+def refs(obj: Obj) -> Iterator[Ref]:
+    """Every by-name reference `obj` makes."""
+    ns, spec, get = obj.namespace, obj.data.get("spec") or {}, obj.value
+    if obj.kind == "HorizontalPodAutoscaler":
+        kind, name = str(get("spec.scaleTargetRef.kind")), str(get("spec.scaleTargetRef.name"))
+        yield Ref("spec.scaleTargetRef", kind, ns, name)
+    if obj.kind in {"RoleBinding", "ClusterRoleBinding"}:
+        kind, name = str(get("roleRef.kind")), str(get("roleRef.name"))
+        yield Ref("roleRef.name", kind, ns if kind == "Role" else "", name)
+        for i, sub in enumerate(obj.data.get("subjects") or []):
+            if sub.get("kind") == "ServiceAccount":
+                sa_ns, sa = sub.get("namespace") or ns, str(sub.get("name"))
+                yield Ref(f"subjects[{i}].name", "ServiceAccount", sa_ns, sa)
+    if obj.kind in {"IngressRoute", "IngressRouteTCP"} and obj.api_version.startswith("traefik."):
+        for r, route in enumerate(spec.get("routes") or []):
+            for m, mw in enumerate(route.get("middlewares") or []):
+                at = f"spec.routes[{r}].middlewares[{m}].name"
+                yield Ref(at, "Middleware", mw.get("namespace") or ns, str(mw.get("name")))
+            for s, svc in enumerate(route.get("services") or []):
+                at, kind = f"spec.routes[{r}].services[{s}]", svc.get("kind") or "Service"
+                port = svc.get("port") if kind == "Service" else None  # TraefikServices have none
+                name, svc_ns = str(svc.get("name")), svc.get("namespace") or ns
+                yield Ref(f"{at}.name", kind, svc_ns, name, key=port)
+                if transport := svc.get("serversTransport"):
+                    yield Ref(f"{at}.serversTransport", "ServersTransport", ns, transport)
+    if (found := pod_spec(obj)) is None:
+        return
+    at, pod = found
+    sa = str(pod.get("serviceAccountName") or "default")
+    yield Ref(f"{at}.serviceAccountName", "ServiceAccount", ns, sa)
+    lists = [f"{at}.volumes", *(f"{c}.{k}" for c, _ in containers(at, pod) for k in ENV_LISTS)]
+    for item in (f"{path}[{i}]" for path in lists for i in range(len(obj.value(path) or []))):
+        for field, kind in NAME_FIELDS.items():
+            if isinstance(ref := obj.value(f"{item}.{field}"), dict):
+                name = "secretName" if field == "secret" else "name"  # a volume's Secret
+                where = f"{item}.{field}.secretName" if field == "secret" else f"{item}.{field}"
+                optional, key = bool(ref.get("optional")), ref.get("key")
+                yield Ref(f"{where}.name", kind, ns, str(ref.get(name)), optional, key)
 
 
 def check(objs: list[Obj]) -> list[Finding]:
     """All cross-reference findings of one render."""
     index = Index(objs)
-    findings: list[Finding] = []
-    for obj in objs:
-        findings.extend(_check_one(obj, index))
-    return findings
+    findings = [f for obj in objs for ref in refs(obj) for f in _resolve(obj, ref, index)]
+    return findings + [f for obj in objs for f in [*_selects(obj, index), *_probe_ports(obj)]]
 
 
-def _check_one(obj: Obj, index: Index) -> Iterator[Finding]:
-    ns = obj.namespace
-    spec = obj.data.get("spec") or {}
-    if obj.kind == "Service" and spec.get("type") != "ExternalName":
-        yield from _service(obj, index)
-    if obj.kind == "HorizontalPodAutoscaler":
-        ref = spec.get("scaleTargetRef") or {}
-        scaled = index.get(str(ref.get("kind")), ns, str(ref.get("name")))
-        if scaled is None:
-            yield obj.finding(
-                "xref",
-                "spec.scaleTargetRef",
-                f"{ref.get('kind')} {ns}/{ref.get('name')} is not in this render",
-            )
-        elif "replicas" in (scaled.data.get("spec") or {}):
-            yield scaled.finding(
-                "xref",
-                "spec.replicas",
-                f"{scaled.data['spec']['replicas']!r}, but HorizontalPodAutoscaler {ns}/{obj.name} "
-                "scales this object: every kubectl apply would reset the HPA's choice; remove "
-                "the field where the HPA is added",
-            )
-    if obj.kind in {"RoleBinding", "ClusterRoleBinding"}:
-        yield from _binding(obj, index)
-    if obj.kind == "PodDisruptionBudget":
-        selector = _match_labels(spec.get("selector"))
-        if not any(matches(selector, pod_labels(w)) for w in index.workloads(ns)):
-            yield obj.finding("xref", "spec.selector.matchLabels", f"{selector} matches no pods")
-    if obj.kind == "NetworkPolicy":
-        selector = _match_labels(spec.get("podSelector"))
-        if selector and not any(matches(selector, pod_labels(w)) for w in index.workloads(ns)):
-            yield obj.finding("xref", "spec.podSelector.matchLabels", f"{selector} matches no pods")
-    if obj.kind in {"IngressRoute", "IngressRouteTCP"} and obj.api_version.startswith("traefik."):
-        yield from _ingressroute(obj, index)
-    found = pod_spec(obj)
-    if found is not None:
-        yield from _pod(obj, index, *found)
-
-
-def _service(obj: Obj, index: Index) -> Iterator[Finding]:
-    spec = obj.data.get("spec") or {}
-    selector = {str(k): str(v) for k, v in (spec.get("selector") or {}).items()}
-    if not selector:
-        return  # a Service without selector has hand-made EndpointSlices
-    selected = [w for w in index.workloads(obj.namespace) if matches(selector, pod_labels(w))]
-    if not selected:
-        yield obj.finding(
-            "xref", "spec.selector", f"{selector} matches the pods of no workload in this render"
-        )
+def _resolve(obj: Obj, ref: Ref, index: Index) -> Iterator[Finding]:
+    target = index.get(ref.kind, ref.namespace, ref.name)
+    named = f"{ref.kind} {ref.namespace}/{ref.name}".replace(" /", " ")
+    if (ref.kind, ref.name) in EVERYWHERE or ref.name.startswith("system:") or ref.optional:
         return
-    for i, port in enumerate(spec.get("ports") or []):
-        target = port.get("targetPort", port.get("port"))
-        ports = [
-            p
-            for w in selected
-            for _, c in containers(*pod_spec(w))
-            for p in c.get("ports") or []  # type: ignore[misc]
-        ]
-        if isinstance(target, str):
-            ok = any(p.get("name") == target for p in ports)
-        else:
-            ok = any(p.get("containerPort") == target for p in ports)
-        if not ok:
-            names = sorted({str(p.get("name") or p.get("containerPort")) for p in ports})
-            yield obj.finding(
-                "xref",
-                f"spec.ports[{i}].targetPort",
-                f"{target!r} is not a container port of the selected pods (they have {names})",
-            )
-
-
-def _pod(obj: Obj, index: Index, spec_path: str, spec: dict[str, Any]) -> Iterator[Finding]:
-    ns = obj.namespace
-    sa = spec.get("serviceAccountName")
-    if sa and sa != "default" and index.get("ServiceAccount", ns, sa) is None:
-        yield obj.finding(
-            "xref",
-            f"{spec_path}.serviceAccountName",
-            f"ServiceAccount {ns}/{sa} is not in this render",
-        )
-    for i, volume in enumerate(spec.get("volumes") or []):
-        path = f"{spec_path}.volumes[{i}]"
-        if "configMap" in volume:
-            yield from _ref(obj, index, f"{path}.configMap", "ConfigMap", volume["configMap"])
-        if "secret" in volume:
-            ref = dict(volume["secret"], name=volume["secret"].get("secretName"))
-            yield from _ref(obj, index, f"{path}.secret.secretName", "Secret", ref)
-    for cpath, container in containers(spec_path, spec):
-        port_names = {p.get("name") for p in container.get("ports") or [] if p.get("name")}
-        for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
-            for action in ("httpGet", "tcpSocket", "grpc"):
-                port = ((container.get(probe) or {}).get(action) or {}).get("port")
-                if isinstance(port, str) and port not in port_names:
-                    yield obj.finding(
-                        "xref",
-                        f"{cpath}.{probe}.{action}.port",
-                        f"{port!r} is not a named port of this container ({sorted(port_names)})",
-                    )
-        for i, source in enumerate(container.get("envFrom") or []):
-            for key, kind in (("configMapRef", "ConfigMap"), ("secretRef", "Secret")):
-                if key in source:
-                    yield from _ref(obj, index, f"{cpath}.envFrom[{i}].{key}", kind, source[key])
-        for i, env in enumerate(container.get("env") or []):
-            value_from = env.get("valueFrom") or {}
-            for key, kind in (("configMapKeyRef", "ConfigMap"), ("secretKeyRef", "Secret")):
-                if key in value_from:
-                    yield from _ref(
-                        obj, index, f"{cpath}.env[{i}].valueFrom.{key}", kind, value_from[key]
-                    )
-
-
-def _ref(obj: Obj, index: Index, path: str, kind: str, ref: dict[str, Any]) -> Iterator[Finding]:
-    name = ref.get("name")
-    target = index.get(kind, obj.namespace, str(name))
     if target is None:
-        if not ref.get("optional"):
-            yield obj.finding(
-                "xref",
-                f"{path}.name",
-                f"{kind} {obj.namespace}/{name} is not in this render and the reference is "
-                "not optional: true",
-            )
-        return
-    key = ref.get("key")
-    if key is not None and not ref.get("optional"):
-        data = {**(target.data.get("data") or {}), **(target.data.get("stringData") or {})}
-        data.update(target.data.get("binaryData") or {})
-        if key not in data:
-            yield obj.finding("xref", f"{path}.key", f"{kind} {name} has no key {key!r}")
+        fix = " and the reference is not optional: true" if ref.kind in NAME_FIELDS.values() else ""
+        yield obj.finding("xref", ref.field, f"{named} is not in this render{fix}")
+    elif ref.key is not None:
+        ports = [(p.get("name"), p.get("port")) for p in target.value("spec.ports") or []]
+        data = [target.data.get(f) or {} for f in ("data", "stringData", "binaryData")]
+        what = "port" if ref.kind == "Service" else "key"
+        if ref.key not in {k for keys in (ports if what == "port" else data) for k in keys}:
+            field = f"{ref.field.removesuffix('.name')}.{what}"
+            yield obj.finding("xref", field, f"{named} has no {what} {ref.key!r}")
+    elif obj.kind == "HorizontalPodAutoscaler" and target.value("spec.replicas") is not None:
+        message = f"{target.value('spec.replicas')!r}, but {obj.ident} scales this object: every "
+        message += "kubectl apply would reset its choice; remove the field where the HPA is added"
+        yield target.finding("xref", "spec.replicas", message)
 
 
-BUILTIN_CLUSTER_ROLES = {"cluster-admin", "admin", "edit", "view"}
-"""ClusterRoles every cluster has (besides the system: ones)."""
+def _selects(obj: Obj, index: Index) -> Iterator[Finding]:
+    """A selector matches some workload's pods, and these have a Service's every targetPort."""
+    selector = obj.value(SELECTORS[obj.kind]) if obj.kind in SELECTORS else None
+    if not selector or obj.value("spec.type") == "ExternalName":
+        return  # an empty selector: all pods (for a Service, hand-made EndpointSlices)
+    pods = [w for w in index.workloads(obj.namespace) if matches(selector, pod_labels(w))]
+    if not pods:
+        message = f"{selector} matches the pods of no workload in this render"
+        yield obj.finding("xref", SELECTORS[obj.kind], message)
+    specs = [pod_spec(w) or ("", {}) for w in pods]
+    ports = [p for spec in specs for _, c in containers(*spec) for p in c.get("ports") or []]
+    for i, port in enumerate(obj.value("spec.ports") or [] if pods else []):  # only a Service's
+        target = port.get("targetPort", port.get("port"))
+        by = "name" if isinstance(target, str) else "containerPort"
+        if not any(p.get(by) == target for p in ports):
+            names = sorted({str(p.get("name") or p.get("containerPort")) for p in ports})
+            message = f"{target!r} is not a container port of the selected pods (they have {names})"
+            yield obj.finding("xref", f"spec.ports[{i}].targetPort", message)
 
 
-def _binding(obj: Obj, index: Index) -> Iterator[Finding]:
-    """The role and the ServiceAccounts a (Cluster)RoleBinding names are in the render.
-
-    A render here is a whole application, so a ServiceAccount it binds is one it creates
-    (`default` exists in every namespace).
-    """
-    ref = obj.data.get("roleRef") or {}
-    kind, name = str(ref.get("kind")), str(ref.get("name"))
-    builtin = kind == "ClusterRole" and (
-        name in BUILTIN_CLUSTER_ROLES or name.startswith("system:")
-    )
-    if not builtin and index.get(kind, obj.namespace if kind == "Role" else "", name) is None:
-        yield obj.finding("xref", "roleRef.name", f"{kind} {name} is not in this render")
-    for i, subject in enumerate(obj.data.get("subjects") or []):
-        if subject.get("kind") != "ServiceAccount" or subject.get("name") == "default":
-            continue
-        sa, sa_ns = str(subject.get("name")), str(subject.get("namespace") or obj.namespace)
-        if index.get("ServiceAccount", sa_ns, sa) is None:
-            yield obj.finding(
-                "xref",
-                f"subjects[{i}].name",
-                f"ServiceAccount {sa_ns}/{sa} is not in this render: the role would go to an "
-                "account no pod here runs as",
-            )
-
-
-def _ingressroute(obj: Obj, index: Index) -> Iterator[Finding]:
-    spec = obj.data.get("spec") or {}
-    for r, route in enumerate(spec.get("routes") or []):
-        for m, mw in enumerate(route.get("middlewares") or []):
-            ns = mw.get("namespace") or obj.namespace
-            if index.get("Middleware", ns, str(mw.get("name"))) is None:
-                yield obj.finding(
-                    "xref",
-                    f"spec.routes[{r}].middlewares[{m}].name",
-                    f"Middleware {ns}/{mw.get('name')} is not in this render",
-                )
-        for s, svc in enumerate(route.get("services") or []):
-            kind = svc.get("kind") or "Service"
-            ns = svc.get("namespace") or obj.namespace
-            target = index.get(kind, ns, str(svc.get("name")))
-            if target is None:
-                yield obj.finding(
-                    "xref",
-                    f"spec.routes[{r}].services[{s}].name",
-                    f"{kind} {ns}/{svc.get('name')} is not in this render",
-                )
-            transport = svc.get("serversTransport")
-            if transport and index.get("ServersTransport", obj.namespace, transport) is None:
-                yield obj.finding(
-                    "xref",
-                    f"spec.routes[{r}].services[{s}].serversTransport",
-                    f"ServersTransport {obj.namespace}/{transport} is not in this render",
-                )
-            if target is not None and kind == "Service" and "port" in svc:
-                ports = (target.data.get("spec") or {}).get("ports") or []
-                if not any(svc["port"] in (p.get("name"), p.get("port")) for p in ports):
-                    yield obj.finding(
-                        "xref",
-                        f"spec.routes[{r}].services[{s}].port",
-                        f"Service {ns}/{svc.get('name')} has no port {svc['port']!r}",
-                    )
+def _probe_ports(obj: Obj) -> Iterator[Finding]:
+    """A probe's named port is one of its container's ports."""
+    found = pod_spec(obj)
+    for cpath, container in containers(*found) if found else ():
+        names = sorted(p["name"] for p in container.get("ports") or [] if p.get("name"))
+        for probe, action in product(("liveness", "readiness", "startup"), PROBE_ACTIONS):
+            port = obj.value(f"{cpath}.{probe}Probe.{action}.port")
+            if isinstance(port, str) and port not in names:
+                message = f"{port!r} is not a named port of this container ({names})"
+                yield obj.finding("xref", f"{cpath}.{probe}Probe.{action}.port", message)

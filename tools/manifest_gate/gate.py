@@ -9,21 +9,14 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TypeVar
 
-from manifest_gate import (
-    appcheck,
-    invariants,
-    policy,
-    schema,
-    xrefs,
-)
+from manifest_gate import appcheck, invariants, policy, schema, xrefs
 from manifest_gate.model import REPO, Finding, Obj, rel
 from manifest_gate.render import render
 
-T = TypeVar("T")
 DEFAULT_VERSIONS = "1.30.0,1.35.0"
 """Oldest and newest Kubernetes minor the manifests support (kubernetes-validate ships both)."""
 
@@ -44,23 +37,18 @@ def _tool(bin_dir: Path, name: str) -> str:
 
 def yamllint(paths: list[Path], *, yamllint_bin: str) -> list[Finding]:
     """yamllint's findings, each naming file:line:column and the key on that line."""
-    config = str(REPO / ".yamllint")
-    result = subprocess.run(
-        [yamllint_bin, "--format", "parsable", "--config-file", config, *map(str, paths)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    # Run from the repository with relative paths: `.yamllint`'s ignore patterns are relative.
+    argv = [yamllint_bin, "--format", "parsable", "--config-file", ".yamllint", *map(rel, paths)]
+    result = subprocess.run(argv, capture_output=True, text=True, check=False, cwd=REPO)
     findings = []
     for file, row, col, level, message in re.findall(
         r"^(.*?):(\d+):(\d+): \[(\w+)\] (.*)$", result.stdout, re.MULTILINE
     ):
-        lines = Path(file).read_text(encoding="utf-8").splitlines()
-        text = lines[int(row) - 1] if int(row) <= len(lines) else ""
-        key = re.match(r"^\s*(?:-\s*)?([^:#\s][^:#]*?):", text)
-        where = f"{rel(file)}:{row}:{col}"
+        lines = (REPO / file).read_text(encoding="utf-8").splitlines()
+        key = re.match(r"^\s*(?:-\s*)?([^:#\s][^:#]*?):", lines[int(row) - 1] if lines else "")
+        where = f"{rel(REPO / file)}:{row}:{col}"
         findings.append(
-            Finding("yamllint", where, "", key.group(1) if key else "", f"{level}: {message}")
+            Finding("yamllint", where, "", key[1] if key else "", f"{level}: {message}")
         )
     if result.returncode not in (0, 1) and not findings:
         findings.append(Finding("yamllint", "", "", "", result.stderr.strip()))
@@ -86,93 +74,73 @@ def main(argv: list[str] | None = None) -> int:
     versions = [v.strip() for v in args.kubernetes_versions.split(",") if v.strip()]
     work: Path = args.work.resolve()
     work.mkdir(parents=True, exist_ok=True)
-    kubectl = _tool(args.tools_bin, "kubectl")
     dockerfile: Path = args.dockerfile.resolve()
-
-    by_target: dict[str, list[Finding]] = {rel(t): [] for t in targets}
-    by_target[rel(dockerfile)] = []
+    by_target: dict[str, list[Finding]] = {rel(t): [] for t in [*targets, dockerfile]}
     timings: dict[str, float] = {}
 
-    def timed(label: str, fn: Callable[[], T]) -> T:
+    @contextmanager
+    def timing(label: str) -> Iterator[None]:
         start = time.monotonic()
-        value = fn()
+        yield
         timings[label] = timings.get(label, 0.0) + time.monotonic() - start
-        return value
 
     def owner(file: str) -> str:
+        """The target a file belongs to (the longest one that contains it)."""
         path = file.split(":", 1)[0].split(" (via ", 1)[0]
-        for target in sorted(by_target, key=len, reverse=True):
-            if path == target or path.startswith(target.rstrip("/") + "/"):
-                return target
-        return ""
+        inside = [t for t in by_target if path == t or path.startswith(t.rstrip("/") + "/")]
+        return max(inside, key=len, default="")
 
-    lint_paths = [*targets, REPO / ".yamllint"]
-    if not args.targets:
-        lint_paths.append(REPO / "kustomize")
-    for finding in timed(
-        "yamllint", lambda: yamllint(lint_paths, yamllint_bin=_tool(args.tools_bin, "yamllint"))
-    ):
-        by_target.setdefault(owner(finding.file), []).append(finding)
+    lint_paths = [*targets, REPO / ".yamllint", *([] if args.targets else [REPO / "kustomize"])]
+    with timing("yamllint"):
+        for finding in yamllint(lint_paths, yamllint_bin=_tool(args.tools_bin, "yamllint")):
+            by_target.setdefault(owner(finding.file), []).append(finding)
 
     renders: dict[Path, list[Obj]] = {}
-    count = 0
+    kubectl = _tool(args.tools_bin, "kubectl")
     for target in targets:
-        objs, problems = timed("render", lambda t=target: render(t, kubectl=kubectl, work=work))
+        with timing("render"):
+            objs, found = render(target, kubectl=kubectl, work=work)
+        with timing("schema"):
+            found += schema.validate(objs, versions=versions, crd_cache=args.crd_cache)[0]
+        by_target[rel(target)] += [*found, *xrefs.check(objs), *invariants.check(objs)]
         renders[target] = objs
-        count += len(objs)
-        found = list(problems)
-        found += timed(
-            "schema", lambda o=objs: schema.validate(o, versions=versions, crd_cache=args.crd_cache)
-        )[0]
-        found += xrefs.check(objs)
-        found += invariants.check(objs)
-        by_target[rel(target)].extend(found)
 
-    everything = [o for objs in renders.values() for o in objs]
-    try:
-        app_findings, serving = timed(
-            "app",
-            lambda: appcheck.check(
+    with timing("app"):
+        try:  # one run of the app answers for every render
+            app_findings, serving = appcheck.check(
                 list(renders.values()), python=args.app_python, dockerfile=dockerfile
-            ),
-        )
-    except RuntimeError as exc:  # the app itself does not import or build
-        by_target.setdefault("", []).append(Finding("app", args.app_python, "", "", str(exc)))
-        app_findings, serving = [], [[] for _ in renders]
+            )
+        except RuntimeError as exc:  # the app itself does not import or build
+            by_target.setdefault("", []).append(Finding("app", args.app_python, "", "", str(exc)))
+            app_findings, serving = [], [[] for _ in renders]
     for obj, finding in app_findings:
         by_target[rel(obj.target)].append(finding)
     for (target, objs), pods in zip(renders.items(), serving, strict=True):
         by_target[rel(target)].extend(invariants.check_with_app(objs, pods))
-    checkov_bin = _tool(args.tools_bin, "checkov")
-    for obj, finding in timed(
-        "checkov", lambda: policy.checkov(everything, checkov_bin=checkov_bin)
-    ):
-        by_target.setdefault(rel(obj.target) if obj else "", []).append(finding)
-    for finding in timed(
-        "hadolint",
-        lambda: policy.hadolint(dockerfile, hadolint_bin=_tool(args.tools_bin, "hadolint")),
-    ):
-        by_target[rel(dockerfile)].append(finding)
+    everything = [o for objs in renders.values() for o in objs]
+    with timing("checkov"):
+        checkov_bin = _tool(args.tools_bin, "checkov")
+        for about, finding in policy.checkov(everything, checkov_bin=checkov_bin):
+            by_target.setdefault(rel(about.target) if about else "", []).append(finding)
+    with timing("hadolint"):
+        hadolint_bin = _tool(args.tools_bin, "hadolint")
+        by_target[rel(dockerfile)] += policy.hadolint(dockerfile, hadolint_bin=hadolint_bin)
 
-    total = 0
+    by_target = {target: list(dict.fromkeys(found)) for target, found in by_target.items()}
     for target, findings in by_target.items():
-        unique = list(dict.fromkeys(findings))
-        by_target[target] = unique
-        total += len(unique)
-        for finding in unique:
+        for finding in findings:
             print(f"FAIL {target}: {finding}" if target else f"FAIL {finding}")
     if args.report:
-        args.report.write_text(
-            json.dumps({t: [str(f) for f in fs] for t, fs in by_target.items()}, indent=2),
-            encoding="utf-8",
-        )
-    summary = (
-        f"manifest gate: {count} objects from {len(targets)} kustomizations, Kubernetes "
-        f"{' and '.join(versions)}; " + ", ".join(f"{k} {v:.1f}s" for k, v in timings.items())
+        report = {t: [str(f) for f in fs] for t, fs in by_target.items()}
+        args.report.write_text(json.dumps(report, indent=2), encoding="utf-8")
+    print(
+        f"manifest gate: {len(everything)} objects from {len(targets)} kustomizations, Kubernetes "
+        f"{' and '.join(versions)}; " + ", ".join(f"{k} {v:.1f}s" for k, v in timings.items()),
+        file=sys.stderr,
     )
-    print(summary, file=sys.stderr)
-    if total:
-        print(f"manifest gate: FAILED with {total} finding(s)", file=sys.stderr)
-        return 1
-    print("manifest gate: OK", file=sys.stderr)
-    return 0
+    total = sum(map(len, by_target.values()))
+    print(
+        f"manifest gate: FAILED with {total} finding(s)" if total else "manifest gate: OK",
+        file=sys.stderr,
+    )
+    return 1 if total else 0

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 import weather_api
+from tests.import_graph import circles, imports
 
 PACKAGE = Path(weather_api.__file__).parent
 
@@ -70,3 +71,11 @@ def test_the_check_sees_every_form_of_import(tmp_path: Path) -> None:
         "weather_api.providers.sample",
         "weather_api.stub.owm",
     } <= names
+
+
+def test_the_service_has_no_import_circle() -> None:
+    """No module of weather_api imports, directly or through others (inside a function or
+    under TYPE_CHECKING too), a module that imports it."""
+    graph = imports(PACKAGE)
+    assert "weather_api.app" in graph
+    assert circles(graph) == []

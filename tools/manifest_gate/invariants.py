@@ -6,7 +6,7 @@ test's other fences are asserted over its render in tests/manifests/test_fences.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from manifest_gate.model import Finding, Obj, Serving, pod_labels, pod_spec, role, selects
@@ -104,12 +104,12 @@ def routes_path(rule: str, path: str) -> bool:
     """Whether a Traefik v3 rule matches some request for `path`: each path matcher is decided
     for it and every other one (Host, Header, Method...) taken as met, which leaves `&&`, `||`,
     `!` and parentheses, with Python's precedence as `and`, `or`, `not`."""
+    tests: dict[str, Callable[[str], bool]] = {"Path": path.__eq__, "PathPrefix": path.startswith}
+    tests["PathRegexp"] = lambda pattern: re.search(pattern, path) is not None  # unanchored in Go
 
     def verdict(match: re.Match[str]) -> str:
-        name, args = match.group(1), re.findall(r"`([^`]*)`", match.group(2))
-        hits = [path == a if name == "Path" else path.startswith(a) for a in args]
-        hits = [bool(re.match(a, path)) for a in args] if name == "PathRegexp" else hits
-        return f" {any(hits) or not name.startswith('Path')} "
+        test, args = tests.get(match.group(1)), re.findall(r"`([^`]*)`", match.group(2))
+        return f" {test is None or any(map(test, args))} "
 
     expression = MATCHER.sub(verdict, rule)
     expression = expression.replace("&&", " and ").replace("||", " or ").replace("!", " not ")
@@ -126,7 +126,7 @@ def metrics_not_routed(index: Index, apps: list[Obj]) -> Iterator[Finding]:
             continue
         try:
             routed = routes_path(str(rule.get("match", "")), "/metrics")
-        except (ValueError, SyntaxError) as exc:
+        except (ValueError, SyntaxError, re.error) as exc:
             yield route.finding("runtime", f"spec.routes[{r}].match", f"cannot evaluate: {exc}")
             continue
         if routed:

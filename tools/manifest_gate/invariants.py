@@ -6,7 +6,7 @@ test's other fences are asserted over its render in tests/manifests/test_fences.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from manifest_gate.model import Finding, Obj, Serving, pod_labels, pod_spec, role, selects
@@ -14,6 +14,7 @@ from manifest_gate.xrefs import Index
 
 TRAEFIK_DEFAULT_IDLE = 90.0
 """Traefik's forwarding idleConnTimeout when no ServersTransport sets it (seconds)."""
+GO_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
 UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 MATCHER = re.compile(r"([A-Za-z]+)\(\s*((?:`[^`]*`\s*,?\s*)*)\)")
 PROFILE = {"cpu": 4.0, "memory": 8 * 2**30}
@@ -24,8 +25,8 @@ ALLOWANCE = {"cpu": 1.2, "memory": 512 * 2**20}
 controller-manager 200m, scheduler 100m), CoreDNS (100m, 70Mi), metrics-server (100m, 200Mi), the
 CNI (calico-node 250m; kindnet 100m, 50Mi): 1.1 CPU and ~370Mi, rounded up."""
 SUFFIXES = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9}
-Target = tuple[int, dict[str, Any], Obj]
-"""(position in the route's services, the reference, the Service it names)"""
+Backend = tuple[str, dict[str, Any], Obj]
+"""(field path of a route's service reference, the reference, the Service it names)"""
 
 
 def check(objs: list[Obj]) -> list[Finding]:
@@ -45,45 +46,36 @@ def check_with_app(objs: list[Obj], serving: Serving) -> list[Finding]:
 def duration(value: Any) -> float | None:
     """Seconds of a Go duration (`3s`, `1m30s`), or of a bare number (Traefik reads seconds)."""
     text = str(value).strip()
-    if re.fullmatch(r"\d+(?:\.\d+)?", text):
-        return float(text)
-    parts = re.findall(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)", text)
-    if not parts or "".join(n + u for n, u in parts) != text:
+    text += "s" if re.fullmatch(r"\d+(?:\.\d+)?", text) else ""  # a bare number: seconds
+    if not re.fullmatch(f"(?:{GO_DURATION.pattern})+", text):
         return None
-    return sum(float(n) * UNITS[u] for n, u in parts)
+    return sum(float(n) * UNITS[u] for n, u in GO_DURATION.findall(text))
 
 
-def quantity(value: Any) -> float:
-    """A Kubernetes quantity (`100m`, `1`, `128Mi`, `1G`) as a number of cores or bytes."""
-    text = str(value)
-    suffix = next((s for s in SUFFIXES if text.endswith(s)), "")
-    return float(text[: len(text) - len(suffix)]) * SUFFIXES.get(suffix, 1.0)
-
-
-def _routes(index: Index) -> Iterator[tuple[Obj, int, dict[str, Any], list[Target]]]:
-    """(IngressRoute, route number, route, the Services it sends to) of each Traefik route."""
+def _routes(index: Index) -> Iterator[tuple[Obj, str, dict[str, Any], list[Backend]]]:
+    """(IngressRoute, field path, route, the Services it sends to) of each Traefik route."""
     for obj in (o for o in index.objs if o.kind == "IngressRoute"):
         for r, route in enumerate(obj.value("spec.routes") or []):
-            targets = [
-                (s, ref, service)
+            backends = [
+                (f"spec.routes[{r}].services[{s}]", ref, service)
                 for s, ref in enumerate(route.get("services") or [])
                 if (ref.get("kind") or "Service") == "Service"
                 and (ns := ref.get("namespace") or obj.namespace)
                 and (service := index.get("Service", ns, str(ref.get("name"))))
             ]
-            yield obj, r, route, targets
+            yield obj, f"spec.routes[{r}]", route, backends
 
 
 def keep_alive_outlasts_proxy(index: Index, serving: Serving) -> Iterator[Finding]:
     """Traefik drops an idle connection to a pod before the pod's keep-alive timer does, else it
     sends a request on a connection the pod has just closed: a 502. The project sets the idle
     timeout in each route's ServersTransport (Traefik's static flag is not read)."""
-    for route, r, _, targets in _routes(index):
-        for s, ref, service in targets:
+    for route, _, _, backends in _routes(index):
+        for field, ref, service in backends:
             pods = [float(p["keep_alive_timeout"]) for o, p in serving if selects(service, o)]
+            where, raw = route, None
+            source = "Traefik's default: the route names no ServersTransport"
             name = str(ref.get("serversTransport"))
-            where, field = route, f"spec.routes[{r}].services[{s}]"
-            raw, source = None, "Traefik's default: the route names no ServersTransport"
             if transport := index.get("ServersTransport", route.namespace, name):
                 where, field = transport, "spec.forwardingTimeouts.idleConnTimeout"
                 raw, source = transport.value(field), f"ServersTransport {transport.name}"
@@ -104,12 +96,12 @@ def routes_path(rule: str, path: str) -> bool:
     """Whether a Traefik v3 rule matches some request for `path`: each path matcher is decided
     for it and every other one (Host, Header, Method...) taken as met, which leaves `&&`, `||`,
     `!` and parentheses, with Python's precedence as `and`, `or`, `not`."""
+    tests: dict[str, Callable[[str], bool]] = {"Path": path.__eq__, "PathPrefix": path.startswith}
+    tests["PathRegexp"] = lambda pattern: re.search(pattern, path) is not None  # unanchored in Go
 
     def verdict(match: re.Match[str]) -> str:
-        name, args = match.group(1), re.findall(r"`([^`]*)`", match.group(2))
-        hits = [path == a if name == "Path" else path.startswith(a) for a in args]
-        hits = [bool(re.match(a, path)) for a in args] if name == "PathRegexp" else hits
-        return f" {any(hits) or not name.startswith('Path')} "
+        test, args = tests.get(match.group(1)), re.findall(r"`([^`]*)`", match.group(2))
+        return f" {test is None or any(map(test, args))} "
 
     expression = MATCHER.sub(verdict, rule)
     expression = expression.replace("&&", " and ").replace("||", " or ").replace("!", " not ")
@@ -121,18 +113,17 @@ def routes_path(rule: str, path: str) -> bool:
 
 def metrics_not_routed(index: Index, apps: list[Obj]) -> Iterator[Finding]:
     """No IngressRoute publishes the service's /metrics (route names, cache, upstream figures)."""
-    for route, r, rule, targets in _routes(index):
-        if not any(selects(service, app) for _, _, service in targets for app in apps):
+    for route, field, rule, backends in _routes(index):
+        if not any(selects(service, app) for _, _, service in backends for app in apps):
             continue
         try:
-            routed = routes_path(str(rule.get("match", "")), "/metrics")
-        except (ValueError, SyntaxError) as exc:
-            yield route.finding("runtime", f"spec.routes[{r}].match", f"cannot evaluate: {exc}")
-            continue
-        if routed:
-            message = "routes /metrics to the service: route names, cache and upstream figures "
-            message += "for anyone who reaches the ingress; add && !PathPrefix(`/metrics`)"
-            yield route.finding("runtime", f"spec.routes[{r}].match", message)
+            if routes_path(str(rule.get("match", "")), "/metrics"):
+                message = "routes /metrics to the service: route names, cache and upstream "
+                message += "figures for anyone who reaches the ingress; "
+                message += "add && !PathPrefix(`/metrics`)"
+                yield route.finding("runtime", f"{field}.match", message)
+        except (ValueError, SyntaxError, re.error) as exc:
+            yield route.finding("runtime", f"{field}.match", f"cannot evaluate: {exc}")
 
 
 def namespaced_rbac(objs: list[Obj]) -> Iterator[Finding]:
@@ -172,34 +163,36 @@ def egress_fence(objs: list[Obj], apps: list[Obj]) -> Iterator[Finding]:
 
 def _requests(pod: dict[str, Any], resource: str) -> float:
     """A pod's effective request: its containers together, or its largest init container."""
-    asks = {
-        key: [quantity((c.get("resources") or {}).get("requests", {}).get(resource, 0)) for c in cs]
-        for key, cs in ((k, pod.get(k) or []) for k in ("containers", "initContainers"))
-    }
-    return max([sum(asks["containers"]), *asks["initContainers"]])
+
+    def ask(container: dict[str, Any]) -> float:
+        text = str(((container.get("resources") or {}).get("requests") or {}).get(resource, 0))
+        suffix = next((s for s in SUFFIXES if text.endswith(s)), "")
+        return float(text.removesuffix(suffix)) * SUFFIXES.get(suffix, 1.0)
+
+    together = sum(map(ask, pod.get("containers") or []))
+    return max([together, *map(ask, pod.get("initContainers") or [])])
 
 
 def budget(objs: list[Obj]) -> Iterator[Finding]:
     """A load test's pods at the HPA's maxReplicas (Jobs at `parallelism`), with ALLOWANCE, fit
     PROFILE: else the last pods stay Pending and the run proves less than it says."""
     hpas = {o.value("spec.scaleTargetRef.name"): o for o in objs if o.kind.endswith("Autoscaler")}
-    total, parts = dict.fromkeys(PROFILE, 0.0), []
-    for obj, (_, pod) in ((o, s) for o in objs if (s := pod_spec(o))):
-        hpa = hpas.get(obj.name) if obj.kind == "Deployment" else None
-        own = obj.value("spec.parallelism" if obj.kind == "Job" else "spec.replicas")
-        count = int((hpa.value("spec.maxReplicas") if hpa else own) or 1)
-        parts.append(f"{count} x {obj.name}")
-        total = {resource: total[resource] + count * _requests(pod, resource) for resource in total}
-    for resource, limit in PROFILE.items():
-        if total[resource] + ALLOWANCE[resource] > limit:
-            used, allowed, room = (
-                f"{v:.2f} CPU" if resource == "cpu" else f"{v / 2**20:.0f}Mi"
-                for v in (total[resource], ALLOWANCE[resource], limit)
-            )
+    scaled: list[tuple[int, str, dict[str, Any]]] = []
+    for obj in objs:
+        if located := pod_spec(obj):
+            hpa = hpas.get(obj.name) if obj.kind == "Deployment" else None
+            own = obj.value("spec.parallelism" if obj.kind == "Job" else "spec.replicas")
+            count = int((hpa.value("spec.maxReplicas") if hpa else own) or 1)
+            scaled.append((count, obj.name, located[1]))
+    parts = ", ".join(f"{count} x {name}" for count, name, _ in scaled)
+    for resource, room in PROFILE.items():
+        used = sum(count * _requests(pod, resource) for count, _, pod in scaled)
+        if used + ALLOWANCE[resource] > room:
+            show = "{:.2f} CPU".format if resource == "cpu" else lambda v: f"{v / 2**20:.0f}Mi"
             message = (
-                f"{resource} requests at full scale ({', '.join(parts)}) add up to {used}; with "
-                f"{allowed} for kube-system, metrics-server and the CNI that exceeds the "
-                f"documented minikube profile's {room}: pods would stay Pending"
+                f"{resource} requests at full scale ({parts}) add up to {show(used)}; with "
+                f"{show(ALLOWANCE[resource])} for kube-system, metrics-server and the CNI that "
+                f"exceeds the documented minikube profile's {show(room)}: pods would stay Pending"
             )
             where = next(iter(hpas.values()), objs[0])
             yield where.finding("budget", "spec.maxReplicas" if hpas else "metadata.name", message)

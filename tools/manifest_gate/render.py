@@ -1,7 +1,5 @@
 """Render kustomizations with the real kustomize and remember where each object came from."""
 
-from __future__ import annotations
-
 import hashlib
 import os
 import subprocess
@@ -10,9 +8,7 @@ from typing import Any
 
 import yaml
 
-from manifest_gate.model import REPO, Finding, Obj, rel
-
-ORIGIN = "config.kubernetes.io/origin"
+from manifest_gate.model import Finding, Obj, rel
 
 
 def render(target: Path, *, kubectl: str, work: Path) -> tuple[list[Obj], list[Finding]]:
@@ -45,27 +41,18 @@ def render(target: Path, *, kubectl: str, work: Path) -> tuple[list[Obj], list[F
 
     objs: list[Obj] = []
     for doc in yaml.safe_load_all(source):
-        if not isinstance(doc, dict):
-            continue
-        origin = _pop_origin(doc, wrapper) or rel(target / "kustomization.yaml")
-        objs.append(Obj(data=doc, target=target, origin=origin))
+        if isinstance(doc, dict):
+            origin = _pop_origin(doc, wrapper) or rel(target / "kustomization.yaml")
+            objs.append(Obj(data=doc, target=target, origin=origin))
     return objs, []
 
 
 def _pop_origin(doc: dict[str, Any], wrapper: Path) -> str:
+    """The file kustomize's origin annotation names ("" if none), taken out of the object."""
     meta = doc.get("metadata") or {}
     annotations = meta.get("annotations") or {}
-    raw = annotations.pop(ORIGIN, None)
-    if not annotations and "annotations" in meta:
-        del meta["annotations"]
-    if not raw:
-        return ""
-    origin = yaml.safe_load(raw) or {}
+    origin = yaml.safe_load(annotations.pop("config.kubernetes.io/origin", "")) or {}
+    if not annotations:
+        meta.pop("annotations", None)
     path = origin.get("path") or origin.get("configuredIn")
-    if not path:
-        return ""
-    resolved = (wrapper / path).resolve()
-    try:
-        return resolved.relative_to(REPO).as_posix()
-    except ValueError:
-        return resolved.as_posix()
+    return rel(wrapper / path) if path else ""

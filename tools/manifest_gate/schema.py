@@ -1,11 +1,8 @@
 """Strict schema validation: built-in kinds with kubernetes-validate, custom resources with CRDs."""
 
-from __future__ import annotations
-
 import functools
 import re
 from pathlib import Path
-from typing import Any
 
 import jsonschema
 import kubernetes_validate
@@ -29,20 +26,15 @@ def _keep_schema_files_parsed() -> None:
         utils.schema_contents = functools.lru_cache(maxsize=None)(utils.schema_contents)
 
 
-def _field(error: jsonschema.ValidationError) -> str:
-    """The offending field; for an unknown key, the key itself rather than its parent."""
-    path = fmt_path(error.absolute_path)
+def _where(error: jsonschema.ValidationError) -> tuple[str, str]:
+    """(field, problem); for an unknown key, the field is the key itself rather than its parent."""
+    path, message = list(error.absolute_path), str(error.message)
     if error.validator == "additionalProperties":
-        names = re.findall(r"'([^']+)'", error.message.split("(", 1)[-1])
+        message = "unknown field " + message.split("(", 1)[-1].rstrip(")")
+        names = re.findall(r"'([^']+)'", message)
         if len(names) == 1:
-            return f"{path}.{names[0]}" if path else names[0]
-    return path or "(root)"
-
-
-def _message(error: jsonschema.ValidationError) -> str:
-    if error.validator == "additionalProperties":
-        return "unknown field " + error.message.split("(", 1)[-1].rstrip(")")
-    return error.message
+            path.append(names[0])
+    return fmt_path(path) or "(root)", message
 
 
 def validate(objs: list[Obj], *, versions: list[str], crd_cache: Path) -> tuple[list[Finding], int]:
@@ -50,48 +42,35 @@ def validate(objs: list[Obj], *, versions: list[str], crd_cache: Path) -> tuple[
     _keep_schema_files_parsed()
     findings: list[Finding] = []
     # CRDs that the render itself contains count too (an overlay may ship its own).
-    local_crds = crds.schemas_from_crds([o.data for o in objs])
-    pinned: dict[crds.Key, dict[str, Any]] | None = None
+    schemas = crds.schemas_from_crds([o.data for o in objs])
+    pinned_tried = False
     custom = 0
     for obj in objs:
-        builtin_missing = False
         for version in versions:
             try:
                 kubernetes_validate.validate(obj.data, version, strict=True)
             except kubernetes_validate.SchemaNotFoundError:
-                builtin_missing = True
-                break
+                break  # not a built-in kind: a custom resource
             except kubernetes_validate.ValidationError as error:
-                findings.append(
-                    obj.finding(
-                        "schema", _field(error), f"{_message(error)} (Kubernetes {version})"
-                    )
-                )
-        if not builtin_missing:
+                field, message = _where(error)
+                findings.append(obj.finding("schema", field, f"{message} (Kubernetes {version})"))
+        else:  # no break: a built-in kind, done
             continue
         group, _, api = obj.api_version.rpartition("/")
         key = (group, api, obj.kind)
-        schema = local_crds.get(key)
-        if schema is None:
-            if pinned is None:
-                try:
-                    pinned = crds.load_pinned(crd_cache)
-                except crds.CrdUnavailableError as exc:
-                    findings.append(obj.finding("crd", "apiVersion", f"cannot load CRDs: {exc}"))
-                    pinned = {}
-            schema = pinned.get(key)
-        if schema is None:
-            findings.append(
-                obj.finding(
-                    "schema",
-                    "apiVersion",
-                    f"no schema for {obj.api_version} {obj.kind}: not a Kubernetes "
-                    f"{'/'.join(versions)} kind and no pinned CRD defines it",
-                )
-            )
+        if key not in schemas and not pinned_tried:
+            pinned_tried = True
+            try:
+                schemas = crds.load_pinned(crd_cache) | schemas
+            except crds.CrdUnavailableError as exc:
+                findings.append(obj.finding("crd", "apiVersion", f"cannot load CRDs: {exc}"))
+        if key not in schemas:
+            message = f"no schema for {obj.api_version} {obj.kind}: not a Kubernetes "
+            message += f"{'/'.join(versions)} kind and no pinned CRD defines it"
+            findings.append(obj.finding("schema", "apiVersion", message))
             continue
         custom += 1
-        validator = jsonschema.Draft7Validator(schema)
-        errors = sorted(validator.iter_errors(obj.data), key=lambda e: list(e.absolute_path))
-        findings.extend(obj.finding("crd", _field(e), _message(e)) for e in errors)
+        errors = jsonschema.Draft7Validator(schemas[key]).iter_errors(obj.data)
+        ordered = sorted(errors, key=lambda e: list(e.absolute_path))
+        findings.extend(obj.finding("crd", *_where(e)) for e in ordered)
     return findings, custom

@@ -2,6 +2,8 @@
 
 `python -m manifest_gate.crds` prints those `make deploy-loadtest` installs (stdlib only)."""
 
+from __future__ import annotations
+
 import hashlib
 import os
 import sys

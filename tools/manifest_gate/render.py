@@ -1,5 +1,7 @@
 """Render kustomizations with the real kustomize and remember where each object came from."""
 
+from __future__ import annotations
+
 import hashlib
 import os
 import subprocess

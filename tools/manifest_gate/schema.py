@@ -1,5 +1,7 @@
 """Strict schema validation: built-in kinds with kubernetes-validate, custom resources with CRDs."""
 
+from __future__ import annotations
+
 import functools
 import re
 from pathlib import Path

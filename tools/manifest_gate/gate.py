@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         with timing("render"):
             objs, found = render(target, kubectl=kubectl, work=work)
         with timing("schema"):
-            found += schema.validate(objs, versions=versions, crd_cache=args.crd_cache)[0]
+            found += schema.validate(objs, versions=versions, crd_cache=args.crd_cache)
         by_target[rel(target)] += [*found, *xrefs.check(objs), *invariants.check(objs)]
         renders[target] = objs
 

@@ -39,14 +39,13 @@ def _where(error: jsonschema.ValidationError) -> tuple[str, str]:
     return fmt_path(path) or "(root)", message
 
 
-def validate(objs: list[Obj], *, versions: list[str], crd_cache: Path) -> tuple[list[Finding], int]:
-    """Findings for every object against every Kubernetes minor; also counts CRs checked."""
+def validate(objs: list[Obj], *, versions: list[str], crd_cache: Path) -> list[Finding]:
+    """Findings for every object against every Kubernetes minor (custom resources: their CRD)."""
     _keep_schema_files_parsed()
     findings: list[Finding] = []
     # CRDs that the render itself contains count too (an overlay may ship its own).
     schemas = crds.schemas_from_crds([o.data for o in objs])
     pinned_tried = False
-    custom = 0
     for obj in objs:
         for version in versions:
             try:
@@ -71,8 +70,7 @@ def validate(objs: list[Obj], *, versions: list[str], crd_cache: Path) -> tuple[
             message += f"{'/'.join(versions)} kind and no pinned CRD defines it"
             findings.append(obj.finding("schema", "apiVersion", message))
             continue
-        custom += 1
         errors = jsonschema.Draft7Validator(schemas[key]).iter_errors(obj.data)
         ordered = sorted(errors, key=lambda e: list(e.absolute_path))
         findings.extend(obj.finding("crd", *_where(e)) for e in ordered)
-    return findings, custom
+    return findings

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -49,25 +49,20 @@ class Obj:
     origin: str
     """Repo-relative file the object was defined in (or the kustomization that generated it)."""
 
-    @property
-    def kind(self) -> str:
-        return str(self.data.get("kind", ""))
+    kind: str = field(init=False)
+    api_version: str = field(init=False)
+    name: str = field(init=False)
+    namespace: str = field(init=False)
+    ident: str = field(init=False)
+    """`Kind namespace/name`, or `Kind name` for a cluster-scoped object."""
 
-    @property
-    def api_version(self) -> str:
-        return str(self.data.get("apiVersion", ""))
-
-    @property
-    def name(self) -> str:
-        return str((self.data.get("metadata") or {}).get("name", ""))
-
-    @property
-    def namespace(self) -> str:
-        return str((self.data.get("metadata") or {}).get("namespace") or "")
-
-    @property
-    def ident(self) -> str:
-        return f"{self.kind} {self.namespace}/{self.name}".replace(" /", " ", 1)
+    def __post_init__(self) -> None:
+        meta = self.data.get("metadata") or {}
+        self.kind = str(self.data.get("kind", ""))
+        self.api_version = str(self.data.get("apiVersion", ""))
+        self.name = str(meta.get("name", ""))
+        self.namespace = str(meta.get("namespace") or "")
+        self.ident = f"{self.kind} {self.namespace}/{self.name}".replace(" /", " ", 1)
 
     def finding(self, check: str, field_path: str, message: str) -> Finding:
         """A finding about `field_path` of this object, pointing at the file that sets it."""
@@ -78,20 +73,21 @@ class Obj:
         the first of `key: value`, a JSON patch `path:` ending in the key, or the key, in the
         target's own files (the object's own first) and the origin file; else the origin file."""
         leaf = re.sub(r"\[\d+\]$", "", field_path.rsplit(".", 1)[-1])
-        origin, value = REPO / self.origin, self.value(field_path)
-        files = sorted(self.target_files(), key=lambda p: p.resolve() != origin.resolve())
-        key = rf"^\s*(?:-\s*)?['\"]?{re.escape(leaf)}['\"]?\s*[:=]"
-        patterns = [rf"^\s*(?:-\s*)?path:\s*\S*/{re.escape(leaf)}\s*$", key]
-        if isinstance(value, str | int | float | bool):
-            text = str(value).lower() if isinstance(value, bool) else str(value)
-            patterns.insert(0, rf"{key}\s*['\"]?{re.escape(text)}['\"]?\s*(?:#.*)?$")
-        for pattern in map(re.compile, patterns if re.fullmatch(r"[A-Za-z0-9_.-]+", leaf) else []):
-            for path in [*files, origin]:
-                if hit := first_line(path, pattern):
-                    return f"{rel(path)}:{hit}"
-        if rel(self.target) != self.origin and not self.origin.startswith(rel(self.target) + "/"):
-            return f"{self.origin} (via {rel(self.target)})"
-        return self.origin
+        if re.fullmatch(r"[A-Za-z0-9_.-]+", leaf):
+            key = rf"^\s*(?:-\s*)?['\"]?{re.escape(leaf)}['\"]?\s*[:=]"
+            patterns = [rf"^\s*(?:-\s*)?path:\s*\S*/{re.escape(leaf)}\s*$", key]
+            if isinstance(value := self.value(field_path), str | int | float | bool):
+                text = str(value).lower() if isinstance(value, bool) else str(value)
+                patterns.insert(0, rf"{key}\s*['\"]?{re.escape(text)}['\"]?\s*(?:#.*)?$")
+            origin = REPO / self.origin
+            files = sorted(self.target_files(), key=lambda p: p.resolve() != origin.resolve())
+            for pattern in map(re.compile, patterns):
+                for path in [*files, origin]:
+                    if hit := first_line(path, pattern):
+                        return f"{rel(path)}:{hit}"
+        if Path(self.origin).is_relative_to(rel(self.target)):
+            return self.origin
+        return f"{self.origin} (via {rel(self.target)})"
 
     def value(self, field_path: str) -> Any:
         """The value at `a.b[0].c` in this object, or None."""
@@ -173,12 +169,8 @@ def role(obj: Obj) -> str:
     located = pod_spec(obj)
     for _, container in containers(*located) if located else ():
         if (image := image_name(container)) == "weather-api":
-            return "stub" if "stub" in argv_of(container)[:2] else "service"
+            argv = [*(container.get("command") or []), *(container.get("args") or [])]
+            return "stub" if "stub" in argv[:2] else "service"
         if image in ROLES:
             return ROLES[image]
     return ""
-
-
-def argv_of(container: dict[str, Any]) -> list[str]:
-    """A container's command and args, as words."""
-    return [str(w) for w in [*(container.get("command") or []), *(container.get("args") or [])]]

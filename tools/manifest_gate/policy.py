@@ -37,26 +37,10 @@ def checkov(objs: list[Obj], *, checkov_bin: str) -> list[tuple[Obj | None, Find
             by_file[f"{name}.yaml"] = obj
         env = dict(os.environ, BC_SKIP_MAPPING="TRUE", CHECKOV_RUN_SCA_PACKAGE_SCAN_V2="false")
         env.pop("BC_API_KEY", None)
-        result = subprocess.run(
-            [
-                checkov_bin,
-                "--directory",
-                tmp,
-                "--framework",
-                "kubernetes",
-                "--skip-download",
-                "--skip-check",
-                ",".join(config["skip"]),
-                "--compact",
-                "--quiet",
-                "--output",
-                "json",
-            ],
-            capture_output=True,
-            text=True,
-            check=False,
-            env=env,
-        )
+        command = [checkov_bin, "--directory", tmp, "--framework", "kubernetes", "--skip-download"]
+        command += ["--skip-check", ",".join(config["skip"])]
+        command += ["--compact", "--quiet", "--output", "json"]
+        result = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
     try:
         reports = json.loads(result.stdout) if result.stdout.strip() else []
     except json.JSONDecodeError:
@@ -69,15 +53,15 @@ def checkov(objs: list[Obj], *, checkov_bin: str) -> list[tuple[Obj | None, Find
         findings.append((None, Finding("checkov", "checkov", "", "", "checkov scanned nothing")))
     for report in reports:
         for failed in (report.get("results") or {}).get("failed_checks", []):
-            obj = by_file.get(Path(failed.get("file_path", "")).name)
+            scanned = by_file.get(Path(failed.get("file_path", "")).name)
             check_id = failed["check_id"]
-            if obj is None or check_id in skip_in.get(rel(obj.target), {}):
+            if scanned is None or check_id in skip_in.get(rel(scanned.target), {}):
                 continue
             # The field checkov read (`spec/template/spec/containers/[0]/...`), when only one.
             keys = (failed.get("check_result") or {}).get("evaluated_keys") or []
             field = re.sub(r"/\[", "[", keys[0]).replace("/", ".") if len(keys) == 1 else ""
             message = f"{check_id} {failed.get('check_name', '')}"
-            findings.append((obj, obj.finding("checkov", field, message)))
+            findings.append((scanned, scanned.finding("checkov", field, message)))
     if result.returncode not in (0, 1):
         message = f"checkov exited {result.returncode}"
         findings.append((None, Finding("checkov", "checkov", "", "", message)))
@@ -87,12 +71,8 @@ def checkov(objs: list[Obj], *, checkov_bin: str) -> list[tuple[Obj | None, Find
 def hadolint(dockerfile: Path, *, hadolint_bin: str) -> list[Finding]:
     """hadolint's findings (any level fails: the Dockerfile is kept clean)."""
     config = str(HERE / "hadolint.yaml")
-    result = subprocess.run(
-        [hadolint_bin, "--no-color", "--format", "json", "--config", config, str(dockerfile)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    command = [hadolint_bin, "--no-color", "--format", "json", "--config", config, str(dockerfile)]
+    result = subprocess.run(command, capture_output=True, text=True, check=False)
     try:
         items = json.loads(result.stdout or "[]")
     except json.JSONDecodeError:

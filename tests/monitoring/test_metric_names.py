@@ -133,8 +133,12 @@ def problems(
         for name in dict.fromkeys(names):  # a name used twice is one problem
             if name in known or (ksm and name.startswith("kube_")):
                 continue
-            # A counter's `_total` or a histogram's `_count` left off, else a typo.
-            longer = sorted(k for k in known if k.startswith(name + "_"))
+            # A counter's `_total` or a histogram's `_count` left off (before the `_created`
+            # series a counter with samples also has), else a typo.
+            longer = sorted(
+                (k for k in known if k.startswith(name + "_")),
+                key=lambda k: (not k.endswith(("_total", "_bucket", "_count", "_sum")), k),
+            )
             close = longer or difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.8)
             hint = f" (did you mean {close[0]}?)" if close else ""
             found.append(f"{where}: {name} is not a metric the service exports{hint}")

@@ -56,13 +56,12 @@ def _routes(index: Index) -> Iterator[tuple[Obj, str, dict[str, Any], list[Backe
     """(IngressRoute, field path, route, the Services it sends to) of each Traefik route."""
     for obj in (o for o in index.objs if o.kind == "IngressRoute"):
         for r, route in enumerate(obj.value("spec.routes") or []):
-            backends = [
-                (f"spec.routes[{r}].services[{s}]", ref, service)
-                for s, ref in enumerate(route.get("services") or [])
-                if (ref.get("kind") or "Service") == "Service"
-                and (ns := ref.get("namespace") or obj.namespace)
-                and (service := index.get("Service", ns, str(ref.get("name"))))
-            ]
+            backends = []
+            for s, ref in enumerate(route.get("services") or []):
+                ns = ref.get("namespace") or obj.namespace
+                service = index.get(ref.get("kind") or "Service", ns, str(ref.get("name")))
+                if service is not None and service.kind == "Service":
+                    backends.append((f"spec.routes[{r}].services[{s}]", ref, service))
             yield obj, f"spec.routes[{r}]", route, backends
 
 
